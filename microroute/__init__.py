@@ -1,0 +1,68 @@
+"""microroute: Next.js-style route handlers for WSGI.
+
+>>> from microroute import App, route
+>>> @route.get("/hello/[name]")
+... def hello(name):
+...     return {"message": f"Hello, {name}!"}
+>>> app = App(route)
+
+Public names are loaded on first use (PEP 562), so ``import microroute``
+imports nothing heavy. That lets ``microroute run`` monkey-patch the standard
+library with gevent before werkzeug, ssl or sockets are imported.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0.dev0"
+
+_EXPORTS = {
+    "App": "app",
+    "Context": "handlers",
+    "ControlFlow": "errors",
+    "HTTPError": "errors",
+    "Request": "requests",
+    "Response": "responses",
+    "Router": "routing",
+    "StartupError": "errors",
+    "ValidationError": "errors",
+    "abort": "errors",
+    "not_found": "errors",
+    "permanent_redirect": "errors",
+    "redirect": "errors",
+    "route": "routing",
+}
+
+__all__ = sorted(_EXPORTS)
+
+if TYPE_CHECKING:
+    from .app import App
+    from .errors import (
+        ControlFlow,
+        HTTPError,
+        StartupError,
+        ValidationError,
+        abort,
+        not_found,
+        permanent_redirect,
+        redirect,
+    )
+    from .handlers import Context
+    from .requests import Request
+    from .responses import Response
+    from .routing import Router, route
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'microroute' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *__all__])

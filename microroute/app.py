@@ -1,0 +1,306 @@
+"""The WSGI application: request in, route matched, handler called, reply out.
+
+::
+
+    server -> App.__call__ -> size check -> route match -> handler -> coerce -> server
+
+Everything that can be decided before the first request (the route table,
+each handler's calling plan, ``Allow`` headers) is decided in ``App()``; a
+bad route stops start-up there with an error naming the file.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import traceback
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any, TypeVar
+from urllib.parse import quote, urljoin
+
+from werkzeug.exceptions import HTTPException as _WerkzeugHTTPException
+from werkzeug.routing import RequestRedirect
+from werkzeug.sansio.utils import get_current_url
+
+from .discovery import discover
+from .errors import ControlFlow, HTTPError, StartupError, status_phrase
+from .handlers import Endpoint, ReturnValueError, coerce
+from .requests import Request
+from .responses import Headers, Reply, error_reply, status_line
+from .routing import Router, RouteSpec
+from .table import Route, RouteTable, build_routes
+
+__all__ = ["App"]
+
+logger = logging.getLogger("microroute")
+
+StartResponse = Callable[..., Any]
+WSGIEnviron = dict[str, Any]
+ErrorHandler = Callable[[BaseException], Any]
+E = TypeVar("E", bound=ErrorHandler)
+
+DEFAULT_MAX_BODY_SIZE = 16 * 1024 * 1024
+# Safe characters for a path echoed back in a Location header.
+_PATH_SAFE = "/:@!$&'()*+,;=-._~"
+
+
+class App:
+    """A WSGI application built from routers and/or an ``app/`` folder.
+
+    >>> app = App(route)                         # decorators     # doctest: +SKIP
+    >>> app = App(app_dir="app")                 # file discovery # doctest: +SKIP
+    >>> app = App(api, app_dir="app", debug=True)                 # doctest: +SKIP
+
+    ``App()`` with neither discovers ``./app``. Serve it with
+    ``microroute run`` or ``gunicorn -k gevent module:app``.
+
+    :param debug: add the traceback to 500 responses (never in production).
+    :param secret_key: key (or list of keys, newest last) for signed cookies;
+        defaults to ``MICROROUTE_SECRET_KEY``.
+    :param max_body_size: request bodies larger than this get 413 before they
+        are read (16 MiB by default).
+    """
+
+    def __init__(
+        self,
+        *routers: Router,
+        app_dir: str | os.PathLike[str] | None = None,
+        debug: bool = False,
+        secret_key: str | bytes | list[str | bytes] | None = None,
+        max_body_size: int = DEFAULT_MAX_BODY_SIZE,
+    ) -> None:
+        for router in routers:
+            if not isinstance(router, Router):
+                raise TypeError(
+                    f"App() takes Router objects, got {type(router).__name__};"
+                    " pass a folder as App(app_dir=...)"
+                )
+        if isinstance(max_body_size, bool) or not isinstance(max_body_size, int) or max_body_size < 0:
+            raise ValueError(f"max_body_size must be a number of bytes, got {max_body_size!r}")
+        self.debug = debug
+        self.secret_key = secret_key or os.environ.get("MICROROUTE_SECRET_KEY") or None
+        self.max_body_size = max_body_size
+        self._error_handlers: dict[type[BaseException] | int, ErrorHandler] = {}
+
+        specs: list[RouteSpec] = []
+        if app_dir is None and not routers:
+            app_dir = Path.cwd() / "app"
+            if not app_dir.is_dir():
+                raise StartupError(
+                    f"no routes: {app_dir} does not exist; pass routers to App(...)"
+                    " or App(app_dir=...)"
+                )
+        if app_dir is not None:
+            self.app_dir: Path | None = Path(app_dir)
+            specs.extend(discover(app_dir))
+        else:
+            self.app_dir = None
+        for router in routers:
+            try:
+                specs.extend(router.specs())
+            except ValueError as exc:
+                raise StartupError(str(exc)) from None
+        self._table = RouteTable(build_routes(specs))
+
+    # -- introspection -----------------------------------------------------
+
+    @property
+    def routes(self) -> list[Route]:
+        """The compiled routes, sorted by path (for the route table)."""
+        return sorted(self._table.routes, key=lambda r: r.pattern.path)
+
+    def __repr__(self) -> str:
+        return f"<App {len(self._table.routes)} routes>"
+
+    # -- configuration -----------------------------------------------------
+
+    def errorhandler(self, key: type[BaseException] | int) -> Callable[[E], E]:
+        """Register a function that turns an error into a response.
+
+        *key* is an exception class (matched along the exception's MRO) or a
+        status code, which also catches the app's own 404 and 405.
+
+        >>> @app.errorhandler(KeyError)                   # doctest: +SKIP
+        ... def missing(exc):
+        ...     return {"error": f"no such key {exc}"}, 404
+        """
+        valid = isinstance(key, int) or (isinstance(key, type) and issubclass(key, BaseException))
+        if not valid:
+            raise TypeError(f"errorhandler() takes an exception class or a status, got {key!r}")
+
+        def register(fn: E) -> E:
+            self._error_handlers[key] = fn
+            return fn
+
+        return register
+
+    # -- WSGI --------------------------------------------------------------
+
+    def __call__(self, environ: WSGIEnviron, start_response: StartResponse) -> Iterable[bytes]:
+        length = environ.get("CONTENT_LENGTH")
+        if length:
+            reply = self._check_length(length)
+            if reply is not None:
+                start_response(reply[0], reply[1])
+                return reply[2]
+        status, headers, body = self._dispatch(environ)
+        start_response(status, headers)
+        return body
+
+    def _check_length(self, length: str) -> Reply | None:
+        """413 from Content-Length alone, before a byte of the body is read."""
+        try:
+            size = int(length)
+        except ValueError:
+            size = -1
+        if size < 0:
+            return error_reply(400, f"Invalid Content-Length header: {length[:40]!r}")
+        if size > self.max_body_size:
+            return error_reply(
+                413, f"Request body too large: the limit is {self.max_body_size} bytes"
+            )
+        return None
+
+    def _dispatch(self, environ: WSGIEnviron) -> Reply:
+        path = environ.get("PATH_INFO") or "/"
+        if not path.isascii():
+            # WSGI hands paths over as latin-1; URLs are UTF-8.
+            path = path.encode("latin-1").decode("utf-8", "replace")
+        if path[-1] == "/" and path != "/":
+            return self._slash_redirect(environ, path)
+        found = self._table.match(path)
+        if found is None:
+            return self._routing_error(404, "Not Found", environ)
+        route, params = found
+        method = environ["REQUEST_METHOD"]
+        endpoint = route.endpoints.get(method)
+        if endpoint is None:
+            if method == "HEAD" and "GET" in route.endpoints:
+                return self._head(route.endpoints["GET"], environ, params)
+            if method == "OPTIONS":
+                return status_line(204), [("Allow", route.allow)], []
+            return self._routing_error(405, "Method Not Allowed", environ, [("Allow", route.allow)])
+        return self._run(endpoint, environ, params)
+
+    def _run(self, endpoint: Endpoint, environ: WSGIEnviron, params: dict[str, Any]) -> Reply:
+        request = Request(environ, params, self.max_body_size) if endpoint.needs_request else None
+        try:
+            return coerce(endpoint.invoke(request, params), endpoint.source, environ)
+        except Exception as exc:
+            return self._error(exc, environ, endpoint)
+        except ControlFlow as signal:
+            return self._error(signal, environ, endpoint)
+
+    def _head(self, get: Endpoint, environ: WSGIEnviron, params: dict[str, Any]) -> Reply:
+        """HEAD served from GET: GET's status and headers, no body."""
+        status, headers, body = self._run(get, environ, params)
+        close = getattr(body, "close", None)
+        if close is not None:
+            close()
+        return status, headers, []
+
+    def _slash_redirect(self, environ: WSGIEnviron, path: str) -> Reply:
+        """``/users/`` -> 308 ``/users``, keeping the query string."""
+        # Collapse leading slashes: "//evil.example/" must not become a
+        # protocol-relative redirect to another host.
+        target = environ.get("SCRIPT_NAME", "") + "/" + path.strip("/")
+        location = quote(target, safe=_PATH_SAFE)
+        query = environ.get("QUERY_STRING")
+        if query:
+            location += "?" + query
+        return status_line(308), [("Location", location), ("Content-Length", "0")], []
+
+    # -- errors ------------------------------------------------------------
+
+    def _routing_error(
+        self, status: int, message: str, environ: WSGIEnviron, headers: Headers | None = None
+    ) -> Reply:
+        handler = self._error_handlers.get(status)
+        if handler is not None:
+            return self._custom_error(handler, HTTPError(status, message, headers), environ, None)
+        return error_reply(status, message, headers)
+
+    def _find_handler(self, exc: BaseException, status: int | None) -> ErrorHandler | None:
+        if self._error_handlers:
+            for kind in type(exc).__mro__:
+                handler = self._error_handlers.get(kind)
+                if handler is not None:
+                    return handler
+            if status is not None:
+                return self._error_handlers.get(status)
+        return None
+
+    def _error(self, exc: BaseException, environ: WSGIEnviron, endpoint: Endpoint | None) -> Reply:
+        """Render any exception from a handler as a JSON reply."""
+        status = _status_of(exc)
+        handler = self._find_handler(exc, status)
+        if handler is not None:
+            return self._custom_error(handler, exc, environ, endpoint)
+        if isinstance(exc, ControlFlow):
+            if exc.location is not None:
+                location = urljoin(get_current_url_from(environ), exc.location)
+                return status_line(exc.status), [("Location", location), ("Content-Length", "0"), *exc.headers], []
+            return error_reply(exc.status, exc.message, exc.headers)
+        if isinstance(exc, HTTPError):
+            return error_reply(exc.status, exc.message, exc.headers)
+        if isinstance(exc, RequestRedirect):
+            return status_line(exc.code), [("Location", exc.new_url), ("Content-Length", "0")], []
+        if isinstance(exc, _WerkzeugHTTPException):
+            code = exc.code or 500
+            headers = [h for h in exc.get_headers() if h[0].lower() != "content-type"]
+            return error_reply(code, exc.description or status_phrase(code), headers)
+        return self._internal_error(exc, environ, endpoint)
+
+    def _internal_error(
+        self, exc: BaseException, environ: WSGIEnviron, endpoint: Endpoint | None
+    ) -> Reply:
+        where = endpoint.source if endpoint is not None else "an error handler"
+        if isinstance(exc, ReturnValueError):
+            logger.error("Bad return value: %s", exc)
+        else:
+            logger.error(
+                "Unhandled %s in %s (%s %s)",
+                type(exc).__name__,
+                where,
+                environ.get("REQUEST_METHOD"),
+                environ.get("PATH_INFO"),
+                exc_info=exc,
+            )
+        if self.debug:
+            trace = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+            return error_reply(500, "Internal Server Error", traceback=trace)
+        return error_reply(500, "Internal Server Error")
+
+    def _custom_error(
+        self,
+        handler: ErrorHandler,
+        exc: BaseException,
+        environ: WSGIEnviron,
+        endpoint: Endpoint | None,
+    ) -> Reply:
+        try:
+            result = handler(exc)
+            return coerce(result, getattr(handler, "__qualname__", repr(handler)), environ)
+        except Exception as failure:
+            # An error handler that fails gets the plain 500, not another handler.
+            return self._internal_error(failure, environ, None)
+
+
+def _status_of(exc: BaseException) -> int | None:
+    if isinstance(exc, (ControlFlow, HTTPError)):
+        return exc.status
+    if isinstance(exc, _WerkzeugHTTPException):
+        return exc.code
+    return None
+
+
+def get_current_url_from(environ: WSGIEnviron) -> str:
+    """The request URL, to resolve relative redirect targets against."""
+    host = environ.get("HTTP_HOST") or f"{environ.get('SERVER_NAME', 'localhost')}:{environ.get('SERVER_PORT', '80')}"
+    return get_current_url(
+        environ.get("wsgi.url_scheme", "http"),
+        host,
+        environ.get("SCRIPT_NAME", ""),
+        environ.get("PATH_INFO", ""),
+    )

@@ -1,0 +1,142 @@
+"""Errors, control flow, and how both render as JSON.
+
+Two families live here:
+
+* **Control flow** — :func:`redirect`, :func:`permanent_redirect`,
+  :func:`not_found` and :func:`abort` raise a :class:`ControlFlow`, which derives
+  from :class:`BaseException`. A handler's ``except Exception:`` cannot swallow
+  it (Next.js users trip on exactly that with ``redirect()`` inside ``try``);
+  the app catches it and renders the response.
+* **Errors** — :class:`HTTPError` and :class:`ValidationError` are ordinary
+  exceptions a handler (or ``request.json``) raises to answer with a JSON
+  ``{"error": message}`` and a 4xx/5xx status.
+
+:class:`StartupError` is raised while an :class:`~microroute.App` is built:
+route conflicts, bad segment names, import errors. Its message names the file.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from http import HTTPStatus
+from typing import NoReturn
+
+__all__ = [
+    "ControlFlow",
+    "HTTPError",
+    "StartupError",
+    "ValidationError",
+    "abort",
+    "not_found",
+    "permanent_redirect",
+    "redirect",
+    "status_phrase",
+]
+
+HeaderItems = Mapping[str, str] | Iterable[tuple[str, str]]
+
+
+def status_phrase(status: int) -> str:
+    """Return the reason phrase for *status* (``"Not Found"`` for 404)."""
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Unknown Status"
+
+
+def _header_list(headers: HeaderItems | None) -> list[tuple[str, str]]:
+    if headers is None:
+        return []
+    items = headers.items() if isinstance(headers, Mapping) else headers
+    return [(str(name), str(value)) for name, value in items]
+
+
+class StartupError(Exception):
+    """The app cannot start: a route conflict, a bad segment name, an import error.
+
+    The message always names the file (or the function) the user must fix.
+    """
+
+
+class HTTPError(Exception):
+    """An error that renders as JSON ``{"error": message}`` with *status*.
+
+    >>> raise HTTPError(409, "Username taken")            # doctest: +SKIP
+    >>> raise HTTPError(429, "Slow down", {"Retry-After": "30"})  # doctest: +SKIP
+    """
+
+    def __init__(self, status: int, message: str | None = None, headers: HeaderItems | None = None):
+        if not 400 <= status <= 599:
+            raise ValueError(f"HTTPError status must be 400-599, got {status!r}")
+        self.status = status
+        self.message = message if message is not None else status_phrase(status)
+        self.headers = _header_list(headers)
+        super().__init__(status, self.message)
+
+    def __str__(self) -> str:
+        return f"{self.status}: {self.message}"
+
+
+class ValidationError(HTTPError):
+    """Bad input from the client: a 400 with the message shown to the caller."""
+
+    def __init__(self, message: str, headers: HeaderItems | None = None):
+        super().__init__(400, message, headers)
+
+
+class ControlFlow(BaseException):  # noqa: N818 - a signal, not an error
+    """Raised by :func:`redirect`, :func:`not_found` and :func:`abort`.
+
+    It derives from ``BaseException`` on purpose, so that a handler's
+    ``except Exception:`` does not swallow a redirect. Catch it by name if you
+    really mean to.
+    """
+
+    def __init__(
+        self,
+        status: int,
+        message: str | None = None,
+        headers: HeaderItems | None = None,
+        location: str | None = None,
+    ):
+        self.status = status
+        self.message = message if message is not None else status_phrase(status)
+        self.headers = _header_list(headers)
+        self.location = location
+        super().__init__(status, self.message)
+
+    def __str__(self) -> str:
+        if self.location is not None:
+            return f"{self.status}: redirect to {self.location}"
+        return f"{self.status}: {self.message}"
+
+
+def redirect(url: str, status: int = 307) -> NoReturn:
+    """Stop the handler and redirect to *url* (307 Temporary Redirect).
+
+    Relative URLs are resolved against the request. Cookies set before the
+    call still go out on the redirect.
+    """
+    if status not in (301, 302, 303, 307, 308):
+        raise ValueError(f"redirect status must be 301, 302, 303, 307 or 308, got {status!r}")
+    raise ControlFlow(status, location=url)
+
+
+def permanent_redirect(url: str) -> NoReturn:
+    """Stop the handler and redirect to *url* for good (308 Permanent Redirect)."""
+    raise ControlFlow(308, location=url)
+
+
+def not_found(message: str | None = None) -> NoReturn:
+    """Stop the handler with a JSON 404."""
+    raise ControlFlow(404, message)
+
+
+def abort(status: int, message: str | None = None, headers: HeaderItems | None = None) -> NoReturn:
+    """Stop the handler with a JSON ``{"error": message}`` and *status*.
+
+    >>> abort(403, "Admins only")  # doctest: +SKIP
+    """
+    if not 400 <= status <= 599:
+        raise ValueError(f"abort() takes a 4xx or 5xx status, got {status!r}")
+    raise ControlFlow(status, message, headers)

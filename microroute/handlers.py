@@ -1,0 +1,253 @@
+"""Handler plans: how a handler is called, and how its return value is sent.
+
+Everything about a handler that can be known before the first request is
+decided here once, at registration: which arguments it takes (``request``,
+``params``, ``context`` or path parameters by name), whether a request object
+must be built at all, and a small calling function specialised for that shape.
+Per request, :meth:`Endpoint.invoke` just calls, and :func:`coerce` turns the
+result into a WSGI reply by looking at its type.
+"""
+
+from __future__ import annotations
+
+import inspect
+import types
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import Any
+
+from werkzeug.datastructures import Headers as _WerkzeugHeaders
+from werkzeug.wrappers import Response as _WerkzeugResponse
+
+from .errors import StartupError
+from .requests import Request
+from .responses import (
+    BYTES_TYPE,
+    JSON_TYPE,
+    TEXT_TYPE,
+    Headers,
+    Reply,
+    StreamBody,
+    chunk_bytes,
+    encode_json,
+    merge_headers,
+    status_line,
+)
+from .routing import RESERVED_NAMES, RouteConfig
+
+__all__ = ["Context", "Endpoint", "ReturnValueError", "coerce"]
+
+Invoke = Callable[[Request | None, dict[str, Any]], Any]
+
+_STREAM_HEADERS: Headers = [("Cache-Control", "no-cache"), ("X-Accel-Buffering", "no")]
+
+
+class Context:
+    """The second argument of a Next.js route handler: ``context.params``."""
+
+    __slots__ = ("params",)
+
+    def __init__(self, params: dict[str, Any]) -> None:
+        self.params = params
+
+    def __repr__(self) -> str:
+        return f"Context(params={self.params!r})"
+
+
+class ReturnValueError(TypeError):
+    """A handler returned something microroute cannot send."""
+
+
+class Endpoint:
+    """One handler bound to one method of one route, with its calling plan."""
+
+    __slots__ = ("config", "handler", "invoke", "method", "needs_request", "source")
+
+    def __init__(
+        self,
+        handler: Callable[..., Any],
+        method: str,
+        path_params: Iterable[str],
+        config: RouteConfig,
+        source: str,
+    ) -> None:
+        self.handler = handler
+        self.method = method
+        self.config = config
+        self.source = source
+        self.invoke, self.needs_request = _plan(handler, tuple(path_params), source)
+
+    def __repr__(self) -> str:
+        return f"<Endpoint {self.method} {self.source}>"
+
+
+def _plan(fn: Callable[..., Any], path_params: tuple[str, ...], source: str) -> tuple[Invoke, bool]:
+    """Inspect *fn* once and return a function that calls it with the right arguments."""
+    try:
+        signature = inspect.signature(fn)
+    except (TypeError, ValueError) as exc:
+        raise StartupError(f"{source}: cannot read the handler's signature: {exc}") from None
+    wanted: list[str] = []
+    takes_rest = False
+    for parameter in signature.parameters.values():
+        if parameter.kind is parameter.VAR_POSITIONAL:
+            continue
+        if parameter.kind is parameter.VAR_KEYWORD:
+            takes_rest = True
+            continue
+        name = parameter.name
+        known = name in RESERVED_NAMES or name in path_params
+        if parameter.kind is parameter.POSITIONAL_ONLY and parameter.default is parameter.empty:
+            raise StartupError(
+                f"{source}: parameter {name!r} is positional-only; handler arguments are"
+                " passed by name"
+            )
+        if known and parameter.kind is not parameter.POSITIONAL_ONLY:
+            wanted.append(name)
+        elif parameter.default is parameter.empty:
+            choices = ", ".join([*sorted(RESERVED_NAMES), *path_params])
+            raise StartupError(
+                f"{source}: unknown parameter {name!r}; a handler may take {choices}"
+            )
+    if takes_rest:
+        wanted.extend(p for p in path_params if p not in wanted)
+    needs_request = "request" in wanted
+
+    # The common shapes get a dedicated closure: no loop, no dict building.
+    if not wanted:
+        return (lambda request, params: fn()), False
+    if set(wanted) == set(path_params) and len(wanted) == len(path_params):
+        return (lambda request, params: fn(**params)), False
+    if wanted == ["request"]:
+        return (lambda request, params: fn(request=request)), True
+
+    def invoke(request: Request | None, params: dict[str, Any]) -> Any:
+        kwargs: dict[str, Any] = {}
+        for name in wanted:
+            if name == "request":
+                kwargs[name] = request
+            elif name == "params":
+                kwargs[name] = params
+            elif name == "context":
+                kwargs[name] = Context(params)
+            else:
+                kwargs[name] = params[name]
+        return fn(**kwargs)
+
+    return invoke, needs_request
+
+
+def _bytes_reply(body: bytes, content_type: str, status: int) -> Reply:
+    return (
+        status_line(status),
+        [("Content-Type", content_type), ("Content-Length", str(len(body)))],
+        [body],
+    )
+
+
+def _stream_reply(iterator: Iterator[Any], status: int, source: str) -> Reply:
+    # Prime before headers: an exception here still becomes an error response.
+    try:
+        first = next(iterator)
+    except StopIteration:
+        first_bytes, content_type = None, TEXT_TYPE
+    except BaseException:
+        close = getattr(iterator, "close", None)
+        if close is not None:
+            close()
+        raise
+    else:
+        try:
+            first_bytes = chunk_bytes(first, source)
+        except TypeError as exc:
+            close = getattr(iterator, "close", None)
+            if close is not None:
+                close()
+            raise ReturnValueError(str(exc)) from None
+        content_type = TEXT_TYPE if isinstance(first, str) else BYTES_TYPE
+    headers = [("Content-Type", content_type), *_STREAM_HEADERS]
+    return status_line(status), headers, StreamBody(first_bytes, iterator, source)
+
+
+def _body_reply(body: Any, status: int, source: str, environ: dict[str, Any]) -> Reply:
+    """Coerce a return value (not a tuple) per the table in DESIGN.md."""
+    kind = type(body)
+    if kind is dict or kind is list:
+        data = encode_json(body)
+        return _bytes_reply(data, JSON_TYPE, status)
+    if kind is str:
+        return _bytes_reply(body.encode(), TEXT_TYPE, status)
+    if body is None:
+        return status_line(204 if status == 200 else status), [], []
+    if kind is bytes or isinstance(body, (bytes, bytearray, memoryview)):
+        return _bytes_reply(bytes(body), BYTES_TYPE, status)
+    if isinstance(body, _WerkzeugResponse):
+        app_iter, line, headers = body.get_wsgi_response(environ)
+        return line, list(headers), app_iter
+    if isinstance(body, (Mapping, list)):
+        return _bytes_reply(encode_json(body), JSON_TYPE, status)
+    if isinstance(body, str):
+        return _bytes_reply(body.encode(), TEXT_TYPE, status)
+    if kind is types.GeneratorType or isinstance(body, Iterator):
+        return _stream_reply(body, status, source)
+    raise ReturnValueError(
+        f"{source} returned a {kind.__module__}.{kind.__qualname__}; return a dict, list, str,"
+        " bytes, None, a generator, a Response or a (body, status[, headers]) tuple"
+    )
+
+
+def _header_pairs(headers: Any, source: str) -> Headers:
+    if isinstance(headers, (Mapping, _WerkzeugHeaders)):
+        items = headers.items()
+    elif isinstance(headers, (list, tuple)):
+        items = headers
+    else:
+        raise ReturnValueError(
+            f"{source} returned headers as a {type(headers).__name__}; use a dict or a list of"
+            " (name, value) pairs"
+        )
+    pairs: Headers = []
+    for item in items:
+        if not (isinstance(item, tuple | list) and len(item) == 2):
+            raise ReturnValueError(f"{source} returned a bad header entry {item!r}")
+        pairs.append((str(item[0]), str(item[1])))
+    return pairs
+
+
+def _valid_status(status: Any, source: str) -> int:
+    if isinstance(status, bool) or not isinstance(status, int) or not 200 <= status <= 599:
+        raise ReturnValueError(f"{source} returned status {status!r}; use an int from 200 to 599")
+    return int(status)
+
+
+def coerce(result: Any, source: str, environ: dict[str, Any]) -> Reply:
+    """Turn whatever a handler returned into a WSGI reply.
+
+    ``dict``/``list`` -> JSON, ``str`` -> text, ``bytes`` -> octet-stream,
+    ``None`` -> 204, a generator -> a stream, a ``Response`` as is, and
+    ``(body, status)`` / ``(body, status, headers)`` for the rest.
+    """
+    if type(result) is dict:  # the hot path first
+        data = encode_json(result)
+        return _bytes_reply(data, JSON_TYPE, 200)
+    if type(result) is not tuple:
+        return _body_reply(result, 200, source, environ)
+    if len(result) not in (2, 3):
+        raise ReturnValueError(
+            f"{source} returned a tuple of {len(result)}; return (body, status) or"
+            " (body, status, headers)"
+        )
+    body, status = result[0], _valid_status(result[1], source)
+    extra = _header_pairs(result[2], source) if len(result) == 3 else []
+    if isinstance(body, _WerkzeugResponse):
+        body.status_code = status
+        for name, value in extra:
+            body.headers[name] = value
+        app_iter, line, headers = body.get_wsgi_response(environ)
+        return line, list(headers), app_iter
+    if body is None:
+        line, headers, content = status_line(status), [("Content-Length", "0")], []
+        if status in (204, 304):
+            headers = []
+    else:
+        line, headers, content = _body_reply(body, status, source, environ)
+    return line, merge_headers(headers, extra) if extra else headers, content

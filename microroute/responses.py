@@ -1,0 +1,185 @@
+"""Responses: the public :class:`Response`, and the WSGI replies the app sends.
+
+Handlers mostly return plain values (a dict, a str, a generator); the app turns
+those straight into a *reply* — ``(status line, header list, body iterable)``,
+exactly what WSGI wants — without building a werkzeug ``Response`` on the way.
+:class:`Response` is there for when a handler wants full control.
+
+Streaming lives here too: :class:`StreamBody` sends a generator's chunks one by
+one and closes the generator when the server closes the body (PEP 3333), so a
+handler's ``finally:`` runs when the client goes away.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import decimal
+import json
+import logging
+import uuid
+from collections.abc import Iterable, Iterator
+from http import HTTPStatus
+from typing import Any
+
+from werkzeug.wrappers import Response as _WerkzeugResponse
+
+__all__ = ["Reply", "Response", "StreamBody", "encode_json", "error_reply", "json_reply"]
+
+logger = logging.getLogger("microroute")
+
+Headers = list[tuple[str, str]]
+#: What the app hands to the WSGI server: status line, headers, body.
+Reply = tuple[str, Headers, Iterable[bytes]]
+
+JSON_TYPE = "application/json"
+TEXT_TYPE = "text/plain; charset=utf-8"
+BYTES_TYPE = "application/octet-stream"
+
+_STATUS_LINES = {int(s): f"{int(s)} {s.phrase}" for s in HTTPStatus}
+
+
+def status_line(status: int) -> str:
+    """``200`` -> ``"200 OK"``; precomputed for every status Python knows."""
+    line = _STATUS_LINES.get(status)
+    if line is None:
+        line = _STATUS_LINES[status] = f"{status} Unknown"
+    return line
+
+
+def _json_default(value: Any) -> Any:
+    # The types a JSON API returns every day and the stdlib refuses.
+    if isinstance(value, (datetime.datetime, datetime.date, datetime.time)):
+        return value.isoformat()
+    if isinstance(value, (uuid.UUID, decimal.Decimal)):
+        return str(value)
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return dataclasses.asdict(value)
+    if isinstance(value, (set, frozenset, tuple)):
+        return list(value)
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
+# One encoder built once: json.dumps() with options builds a new one per call.
+_encoder = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=_json_default)
+
+
+def encode_json(data: Any) -> bytes:
+    """Compact UTF-8 JSON; dates, UUIDs, decimals, dataclasses and sets included."""
+    return _encoder.encode(data).encode()
+
+
+def json_reply(data: Any, status: int = 200) -> Reply:
+    body = encode_json(data)
+    return (
+        status_line(status),
+        [("Content-Type", JSON_TYPE), ("Content-Length", str(len(body)))],
+        [body],
+    )
+
+
+def error_reply(
+    status: int, message: str, headers: Headers | None = None, **extra: Any
+) -> Reply:
+    """The JSON error every failure renders as: ``{"error": message}``."""
+    line, base, body = json_reply({"error": message, **extra}, status)
+    if headers:
+        base = merge_headers(base, headers)
+    return line, base, body
+
+
+def merge_headers(defaults: Headers, given: Headers) -> Headers:
+    """*given* replaces any default of the same name (Content-Type included)."""
+    names = {name.lower() for name, _ in given}
+    return [h for h in defaults if h[0].lower() not in names] + given
+
+
+class StreamBody:
+    """A streamed body: chunks go out as the generator yields them, never buffered.
+
+    The app primes the generator (takes its first chunk) before it sends
+    headers, so an exception before the first chunk still becomes a proper
+    error response; that chunk is held here and sent first.
+    """
+
+    __slots__ = ("_first", "_iterator", "_source")
+
+    def __init__(self, first: bytes | None, iterator: Iterator[Any], source: str) -> None:
+        self._first = first
+        self._iterator = iterator
+        self._source = source
+
+    def __iter__(self) -> Iterator[bytes]:
+        first, self._first = self._first, None
+        if first:
+            yield first
+        try:
+            for chunk in self._iterator:
+                data = chunk_bytes(chunk, self._source)
+                if data:  # an empty chunk would end a chunked response early
+                    yield data
+        except Exception:
+            # Headers are gone: the status can no longer change. Log it, then
+            # let the server cut the connection so the client sees a broken
+            # stream, not a complete one missing data.
+            logger.exception("Error while streaming the response of %s", self._source)
+            raise
+
+    def close(self) -> None:
+        close = getattr(self._iterator, "close", None)
+        if close is not None:
+            close()
+
+
+def chunk_bytes(chunk: Any, source: str) -> bytes:
+    """A streamed chunk as bytes: ``str`` is sent as UTF-8."""
+    if isinstance(chunk, str):
+        return chunk.encode()
+    if isinstance(chunk, (bytes, bytearray, memoryview)):
+        return bytes(chunk)
+    raise TypeError(
+        f"{source} streamed a {type(chunk).__name__}; stream chunks must be str or bytes"
+    )
+
+
+class _JSONAccessor:
+    """``Response.json(data)`` builds a JSON response; ``response.json`` reads one.
+
+    werkzeug's ``Response.json`` is a property that parses the body; DESIGN
+    wants a constructor under the same name. A descriptor gives both, so code
+    written for either keeps working.
+    """
+
+    def __get__(self, obj: Response | None, owner: type[Response]) -> Any:
+        if obj is None:
+            return owner._from_json
+        return obj.get_json()
+
+
+class Response(_WerkzeugResponse):
+    """A werkzeug Response with JSON and redirect constructors.
+
+    >>> Response.json({"ok": True}, status=201)                  # doctest: +SKIP
+    >>> Response.redirect("/login")                              # doctest: +SKIP
+    >>> Response("plain text", headers={"X-Custom": "1"})        # doctest: +SKIP
+    """
+
+    default_mimetype = "text/plain"
+    # Relative redirect targets are resolved against the request URL, as
+    # Next.js's NextResponse.redirect does.
+    autocorrect_location_header = True
+
+    json = _JSONAccessor()  # type: ignore[assignment]
+
+    @classmethod
+    def _from_json(
+        cls, data: Any, status: int = 200, headers: dict[str, str] | Headers | None = None
+    ) -> Response:
+        return cls(encode_json(data), status=status, headers=headers, mimetype=JSON_TYPE)
+
+    @classmethod
+    def redirect(cls, url: str, status: int = 307) -> Response:  # type: ignore[override]
+        """A redirect to *url* (307 keeps the method and body; pass 308 for permanent)."""
+        if status not in (301, 302, 303, 307, 308):
+            raise ValueError(f"redirect status must be 301, 302, 303, 307 or 308, got {status}")
+        return cls(b"", status=status, headers={"Location": url})
