@@ -35,7 +35,22 @@ _EXPORTS = {
     "route": "routing",
 }
 
-__all__ = sorted(_EXPORTS)
+__all__ = [
+    "App",
+    "Context",
+    "ControlFlow",
+    "HTTPError",
+    "Request",
+    "Response",
+    "Router",
+    "StartupError",
+    "ValidationError",
+    "abort",
+    "not_found",
+    "permanent_redirect",
+    "redirect",
+    "route",
+]
 
 if TYPE_CHECKING:
     from .app import App

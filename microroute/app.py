@@ -76,7 +76,11 @@ class App:
                     f"App() takes Router objects, got {type(router).__name__};"
                     " pass a folder as App(app_dir=...)"
                 )
-        if isinstance(max_body_size, bool) or not isinstance(max_body_size, int) or max_body_size < 0:
+        if (
+            isinstance(max_body_size, bool)
+            or not isinstance(max_body_size, int)
+            or max_body_size < 0
+        ):
             raise ValueError(f"max_body_size must be a number of bytes, got {max_body_size!r}")
         self.debug = debug
         self.secret_key = secret_key or os.environ.get("MICROROUTE_SECRET_KEY") or None
@@ -240,7 +244,11 @@ class App:
         if isinstance(exc, ControlFlow):
             if exc.location is not None:
                 location = urljoin(get_current_url_from(environ), exc.location)
-                return status_line(exc.status), [("Location", location), ("Content-Length", "0"), *exc.headers], []
+                return (
+                    status_line(exc.status),
+                    [("Location", location), ("Content-Length", "0"), *exc.headers],
+                    [],
+                )
             return error_reply(exc.status, exc.message, exc.headers)
         if isinstance(exc, HTTPError):
             return error_reply(exc.status, exc.message, exc.headers)
@@ -297,7 +305,10 @@ def _status_of(exc: BaseException) -> int | None:
 
 def get_current_url_from(environ: WSGIEnviron) -> str:
     """The request URL, to resolve relative redirect targets against."""
-    host = environ.get("HTTP_HOST") or f"{environ.get('SERVER_NAME', 'localhost')}:{environ.get('SERVER_PORT', '80')}"
+    host = (
+        environ.get("HTTP_HOST")
+        or f"{environ.get('SERVER_NAME', 'localhost')}:{environ.get('SERVER_PORT', '80')}"
+    )
     return get_current_url(
         environ.get("wsgi.url_scheme", "http"),
         host,

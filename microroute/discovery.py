@@ -66,9 +66,7 @@ def _import_route_file(path: Path, name: str, shown: str) -> types.ModuleType:
         spec.loader.exec_module(module)
     except Exception as exc:
         del sys.modules[name]
-        raise StartupError(
-            f"{shown}: import failed: {type(exc).__name__}: {exc}"
-        ) from exc
+        raise StartupError(f"{shown}: import failed: {type(exc).__name__}: {exc}") from exc
     return module
 
 
@@ -86,7 +84,9 @@ def _specs_from_module(module: types.ModuleType, url: str, shown: str) -> list[R
         if handler is None:
             continue
         if not callable(handler):
-            raise StartupError(f"{shown}: {method} must be a function, got {type(handler).__name__}")
+            raise StartupError(
+                f"{shown}: {method} must be a function, got {type(handler).__name__}"
+            )
         specs.append(RouteSpec(url, method, handler, route_config, f"{shown} {method}()", shown))
     return specs
 

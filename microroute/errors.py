@@ -84,7 +84,7 @@ class ValidationError(HTTPError):
         super().__init__(400, message, headers)
 
 
-class ControlFlow(BaseException):  # noqa: N818 - a signal, not an error
+class ControlFlow(BaseException):
     """Raised by :func:`redirect`, :func:`not_found` and :func:`abort`.
 
     It derives from ``BaseException`` on purpose, so that a handler's

@@ -244,6 +244,7 @@ def coerce(result: Any, source: str, environ: dict[str, Any]) -> Reply:
             body.headers[name] = value
         app_iter, line, headers = body.get_wsgi_response(environ)
         return line, list(headers), app_iter
+    content: Iterable[bytes]
     if body is None:
         line, headers, content = status_line(status), [("Content-Length", "0")], []
         if status in (204, 304):

@@ -23,11 +23,12 @@ next test starts.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from microroute.testing import TestClient
+if TYPE_CHECKING:
+    from microroute.testing import TestClient
 
 __all__ = ["client"]
 
@@ -51,6 +52,10 @@ def client(request: pytest.FixtureRequest) -> Iterator[TestClient]:
     if app is None:
         # Outside the except block, so the report shows only this message.
         pytest.fail(_MISSING_APP, pytrace=False)
+    # Imported here: the plugin loads in every pytest run where microroute is
+    # installed, and must not fail where `requests` (the test extra) is not.
+    from microroute.testing import TestClient
+
     with TestClient(app) as test_client:
         yield test_client
 

@@ -47,7 +47,7 @@ class Request(_WerkzeugRequest):
         self._json_value: Any = _UNSET
 
     @property
-    def json(self) -> Any:  # type: ignore[override]
+    def json(self) -> Any:
         """The body parsed as JSON, whatever the Content-Type (like ``await request.json()``).
 
         An empty or malformed body raises :class:`~microroute.HTTPError` 400

@@ -78,9 +78,7 @@ def json_reply(data: Any, status: int = 200) -> Reply:
     )
 
 
-def error_reply(
-    status: int, message: str, headers: Headers | None = None, **extra: Any
-) -> Reply:
+def error_reply(status: int, message: str, headers: Headers | None = None, **extra: Any) -> Reply:
     """The JSON error every failure renders as: ``{"error": message}``."""
     line, base, body = json_reply({"error": message, **extra}, status)
     if headers:
@@ -169,7 +167,7 @@ class Response(_WerkzeugResponse):
     # Next.js's NextResponse.redirect does.
     autocorrect_location_header = True
 
-    json = _JSONAccessor()  # type: ignore[assignment]
+    json = _JSONAccessor()
 
     @classmethod
     def _from_json(
@@ -178,7 +176,7 @@ class Response(_WerkzeugResponse):
         return cls(encode_json(data), status=status, headers=headers, mimetype=JSON_TYPE)
 
     @classmethod
-    def redirect(cls, url: str, status: int = 307) -> Response:  # type: ignore[override]
+    def redirect(cls, url: str, status: int = 307) -> Response:
         """A redirect to *url* (307 keeps the method and body; pass 308 for permanent)."""
         if status not in (301, 302, 303, 307, 308):
             raise ValueError(f"redirect status must be 301, 302, 303, 307 or 308, got {status}")

@@ -99,8 +99,10 @@ def _segment(segment: str, last: bool, where: str) -> tuple[str, str, str | None
     """Translate one segment: (werkzeug rule part, shape part, param name, kind)."""
     if "<" in segment or ">" in segment:
         names = [m.group("name") for m in _WERKZEUG_VAR.finditer(segment)]
-        if not names or _WERKZEUG_VAR.sub("", segment).count("<") or any(
-            not _IDENTIFIER.match(n) for n in names
+        if (
+            not names
+            or _WERKZEUG_VAR.sub("", segment).count("<")
+            or any(not _IDENTIFIER.match(n) for n in names)
         ):
             raise ValueError(f"{where}: bad segment {segment!r}")
         shape = _WERKZEUG_VAR.sub(lambda m: f"<{m.group('converter') or 'default'}>", segment)

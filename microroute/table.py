@@ -24,7 +24,7 @@ __all__ = ["Route", "RouteTable"]
 class SegmentsConverter(PathConverter):
     """``[...slug]``: one or more segments, handed to the handler as ``list[str]``."""
 
-    def to_python(self, value: str) -> list[str]:  # type: ignore[override]
+    def to_python(self, value: str) -> list[str]:
         return value.split("/")
 
     def to_url(self, value: Any) -> str:
@@ -154,10 +154,11 @@ class RouteTable:
         if self._map is None:
             return None
         try:
-            target, params = self._adapter.match(path)
+            target, matched = self._adapter.match(path)
         except _WerkzeugHTTPException:
             return None
         found = cast(_Target, target)
+        params = dict(matched)
         for name in found.empty_lists:
             params[name] = []
         return found.route, params
