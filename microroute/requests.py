@@ -10,10 +10,14 @@ it, so a handler that takes no ``request`` costs no parsing at all.
 from __future__ import annotations
 
 import codecs
+import io
 import json
-from typing import Any
+from typing import IO, Any
 
+from werkzeug.exceptions import RequestEntityTooLarge
+from werkzeug.utils import cached_property
 from werkzeug.wrappers import Request as _WerkzeugRequest
+from werkzeug.wsgi import get_input_stream
 
 from .errors import HTTPError
 
@@ -45,6 +49,20 @@ class Request(_WerkzeugRequest):
         # Content-Length cannot grow past the limit either.
         self.max_content_length = max_body_size
         self._json_value: Any = _UNSET
+
+    @cached_property
+    def stream(self) -> IO[bytes]:
+        """The body stream, held to ``max_body_size`` even without a Content-Length.
+
+        werkzeug stops a chunked body at the limit without saying so, which
+        would hand the handler a truncated body; here going past it is a 413.
+        """
+        environ = self.environ
+        limit = self.max_content_length
+        chunked = not environ.get("CONTENT_LENGTH") and environ.get("wsgi.input_terminated")
+        if limit is not None and chunked:
+            return io.BufferedReader(_CappedStream(environ["wsgi.input"], limit))
+        return get_input_stream(environ, max_content_length=limit)
 
     @property
     def json(self) -> Any:
@@ -84,3 +102,25 @@ def parse_json(body: bytes) -> Any:
         raise HTTPError(400, f"Invalid JSON body: {exc}") from None
     except RecursionError:
         raise HTTPError(400, "Invalid JSON body: nested too deeply") from None
+
+
+class _CappedStream(io.RawIOBase):
+    """A server-terminated (chunked) input that raises 413 past *limit* bytes."""
+
+    def __init__(self, stream: IO[bytes], limit: int) -> None:
+        self._stream = stream
+        self._limit = limit
+        self._left = limit
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        # Ask for one byte more than allowed, so an overflow is seen, not cut.
+        data = self._stream.read(min(len(buffer), self._left + 1))
+        size = len(data)
+        if size > self._left:
+            raise RequestEntityTooLarge(f"Request body too large: the limit is {self._limit} bytes")
+        self._left -= size
+        buffer[:size] = data
+        return size
