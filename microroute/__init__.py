@@ -29,6 +29,10 @@ _EXPORTS = {
     "StartupError": "errors",
     "ValidationError": "errors",
     "abort": "errors",
+    "cookies": "context",
+    "cors": "cors",
+    "headers": "context",
+    "session": "context",
     "not_found": "errors",
     "permanent_redirect": "errors",
     "redirect": "errors",
@@ -46,14 +50,20 @@ __all__ = [
     "StartupError",
     "ValidationError",
     "abort",
+    "cookies",
+    "cors",
+    "headers",
     "not_found",
     "permanent_redirect",
     "redirect",
     "route",
+    "session",
 ]
 
 if TYPE_CHECKING:
     from .app import App
+    from .context import cookies, headers, session
+    from .cors import cors
     from .errors import (
         ControlFlow,
         HTTPError,

@@ -22,12 +22,22 @@ from urllib.parse import quote, urljoin
 from werkzeug.exceptions import HTTPException as _WerkzeugHTTPException
 from werkzeug.routing import RequestRedirect
 from werkzeug.sansio.utils import get_current_url
+from werkzeug.wrappers import Response as _WerkzeugResponse
 
-from .discovery import discover
+from .context import RequestState, active, bind, unbind
+from .discovery import discover, discover_middleware
 from .errors import ControlFlow, HTTPError, StartupError, status_phrase
 from .handlers import Endpoint, ReturnValueError, coerce
+from .middleware import (
+    CallNext,
+    Middleware,
+    check_middleware,
+    describe_middleware,
+    reply_to_response,
+    response_to_reply,
+)
 from .requests import Request
-from .responses import Headers, Reply, error_reply, status_line
+from .responses import Headers, Reply, StreamBody, error_reply, status_line
 from .routing import Router, RouteSpec
 from .table import Route, RouteTable, build_routes
 
@@ -39,8 +49,10 @@ StartResponse = Callable[..., Any]
 WSGIEnviron = dict[str, Any]
 ErrorHandler = Callable[[BaseException], Any]
 E = TypeVar("E", bound=ErrorHandler)
+M = TypeVar("M", bound=Middleware)
 
 DEFAULT_MAX_BODY_SIZE = 16 * 1024 * 1024
+DEFAULT_SESSION_MAX_AGE = 14 * 24 * 3600
 # Safe characters for a path echoed back in a Location header.
 _PATH_SAFE = "/:@!$&'()*+,;=-._~"
 
@@ -56,10 +68,15 @@ class App:
     ``microroute run`` or ``gunicorn -k gevent module:app``.
 
     :param debug: add the traceback to 500 responses (never in production).
-    :param secret_key: key (or list of keys, newest last) for signed cookies;
-        defaults to ``MICROROUTE_SECRET_KEY``.
+    :param secret_key: the key that signs cookies and the session; defaults
+        to ``MICROROUTE_SECRET_KEY``. To rotate keys, pass a list with the
+        **newest key last**: the last one signs, every one verifies.
     :param max_body_size: request bodies larger than this get 413 before they
         are read (16 MiB by default).
+    :param trust_proxy: believe ``X-Forwarded-Proto`` when deciding whether the
+        request came over https (only behind a proxy that sets it).
+    :param session_cookie: the name of the session cookie.
+    :param session_max_age: seconds a session lives (14 days by default).
     """
 
     def __init__(
@@ -69,6 +86,9 @@ class App:
         debug: bool = False,
         secret_key: str | bytes | list[str | bytes] | None = None,
         max_body_size: int = DEFAULT_MAX_BODY_SIZE,
+        trust_proxy: bool = False,
+        session_cookie: str = "session",
+        session_max_age: int = DEFAULT_SESSION_MAX_AGE,
     ) -> None:
         for router in routers:
             if not isinstance(router, Router):
@@ -85,7 +105,12 @@ class App:
         self.debug = debug
         self.secret_key = secret_key or os.environ.get("MICROROUTE_SECRET_KEY") or None
         self.max_body_size = max_body_size
+        self.trust_proxy = trust_proxy
+        self.session_cookie = session_cookie
+        self.session_max_age = session_max_age
         self._error_handlers: dict[type[BaseException] | int, ErrorHandler] = {}
+        self._middleware: list[Middleware] = []
+        self._pipeline: CallNext | None = None
 
         specs: list[RouteSpec] = []
         if app_dir is None and not routers:
@@ -98,6 +123,9 @@ class App:
         if app_dir is not None:
             self.app_dir: Path | None = Path(app_dir)
             specs.extend(discover(app_dir))
+            found = discover_middleware(app_dir)
+            if found is not None:
+                self.use(found)
         else:
             self.app_dir = None
         for router in routers:
@@ -113,6 +141,11 @@ class App:
     def routes(self) -> list[Route]:
         """The compiled routes, sorted by path (for the route table)."""
         return sorted(self._table.routes, key=lambda r: r.pattern.path)
+
+    def has_handler(self, path: str, method: str) -> bool:
+        """Whether *path* matches a route that exports *method* itself."""
+        found = self._table.match(path.rstrip("/") or "/")
+        return found is not None and method.upper() in found[0].endpoints
 
     def __repr__(self) -> str:
         return f"<App {len(self._table.routes)} routes>"
@@ -139,6 +172,40 @@ class App:
 
         return register
 
+    def use(self, middleware: M) -> M:
+        """Add *middleware*, ``mw(request, call_next) -> response``; returns it.
+
+        Middleware run in the order added, around routing; see
+        :mod:`microroute.middleware`.
+        """
+        check_middleware(middleware)
+        self._middleware.append(middleware)
+        pipeline: CallNext = self._core
+        for mw in reversed(self._middleware):
+            pipeline = self._layer(mw, pipeline)
+        self._pipeline = pipeline
+        return middleware
+
+    def _layer(self, mw: Middleware, call_next: CallNext) -> CallNext:
+        where = describe_middleware(mw)
+
+        def layer(request: Request) -> _WerkzeugResponse:
+            try:
+                result = mw(request, call_next)
+                if isinstance(result, _WerkzeugResponse):
+                    return result
+                return reply_to_response(coerce(result, where, request.environ))
+            except Exception as exc:
+                return reply_to_response(self._error(exc, request.environ, where))
+            except ControlFlow as signal:
+                return reply_to_response(self._error(signal, request.environ, where))
+
+        return layer
+
+    def _core(self, request: Request) -> _WerkzeugResponse:
+        """The innermost ``call_next``: routing and the handler."""
+        return reply_to_response(self._dispatch(request.environ, active()))
+
     # -- WSGI --------------------------------------------------------------
 
     def __call__(self, environ: WSGIEnviron, start_response: StartResponse) -> Iterable[bytes]:
@@ -148,9 +215,35 @@ class App:
             if reply is not None:
                 start_response(reply[0], reply[1])
                 return reply[2]
-        status, headers, body = self._dispatch(environ)
+        state = RequestState(self, environ)
+        token = bind(state)
+        try:
+            if self._pipeline is None:
+                status, headers, body = self._dispatch(environ, state)
+            else:
+                status, headers, body = response_to_reply(self._pipeline(state.request), environ)
+            if state.touched:
+                status, headers, body = self._with_cookies(state, status, headers, body)
+            state.sent = True
+        finally:
+            unbind(token)
+        if type(body) is StreamBody:
+            body.state = state  # the generator runs later, with cookies() etc. still usable
         start_response(status, headers)
         return body
+
+    def _with_cookies(
+        self, state: RequestState, status: str, headers: Headers, body: Iterable[bytes]
+    ) -> Reply:
+        """Add the ``Set-Cookie`` headers of cookies()/session() to any reply."""
+        try:
+            extra = state.set_cookie_headers()
+        except Exception as exc:  # e.g. a session with no secret key to sign it
+            close = getattr(body, "close", None)
+            if close is not None:
+                close()
+            return self._error(exc, state.environ, "saving cookies")
+        return status, headers + extra if extra else headers, body
 
     def _check_length(self, length: str) -> Reply | None:
         """413 from Content-Length alone, before a byte of the body is read."""
@@ -166,7 +259,7 @@ class App:
             )
         return None
 
-    def _dispatch(self, environ: WSGIEnviron) -> Reply:
+    def _dispatch(self, environ: WSGIEnviron, state: RequestState) -> Reply:
         path = environ.get("PATH_INFO") or "/"
         if not path.isascii():
             # WSGI hands paths over as latin-1; URLs are UTF-8.
@@ -181,24 +274,27 @@ class App:
         endpoint = route.endpoints.get(method)
         if endpoint is None:
             if method == "HEAD" and "GET" in route.endpoints:
-                return self._head(route.endpoints["GET"], environ, params)
+                return self._head(route.endpoints["GET"], state, params)
             if method == "OPTIONS":
                 return status_line(204), [("Allow", route.allow)], []
             return self._routing_error(405, "Method Not Allowed", environ, [("Allow", route.allow)])
-        return self._run(endpoint, environ, params)
+        return self._run(endpoint, state, params)
 
-    def _run(self, endpoint: Endpoint, environ: WSGIEnviron, params: dict[str, Any]) -> Reply:
-        request = Request(environ, params, self.max_body_size) if endpoint.needs_request else None
+    def _run(self, endpoint: Endpoint, state: RequestState, params: dict[str, Any]) -> Reply:
+        request = None
+        if endpoint.needs_request:
+            request = state.request
+            request.params = params
         try:
-            return coerce(endpoint.invoke(request, params), endpoint.source, environ)
+            return coerce(endpoint.invoke(request, params), endpoint.source, state.environ)
         except Exception as exc:
-            return self._error(exc, environ, endpoint)
+            return self._error(exc, state.environ, endpoint.source)
         except ControlFlow as signal:
-            return self._error(signal, environ, endpoint)
+            return self._error(signal, state.environ, endpoint.source)
 
-    def _head(self, get: Endpoint, environ: WSGIEnviron, params: dict[str, Any]) -> Reply:
+    def _head(self, get: Endpoint, state: RequestState, params: dict[str, Any]) -> Reply:
         """HEAD served from GET: GET's status and headers, no body."""
-        status, headers, body = self._run(get, environ, params)
+        status, headers, body = self._run(get, state, params)
         close = getattr(body, "close", None)
         if close is not None:
             close()
@@ -222,7 +318,8 @@ class App:
     ) -> Reply:
         handler = self._error_handlers.get(status)
         if handler is not None:
-            return self._custom_error(handler, HTTPError(status, message, headers), environ, None)
+            error = HTTPError(status, message, headers)
+            return self._custom_error(handler, error, environ)
         return error_reply(status, message, headers)
 
     def _find_handler(self, exc: BaseException, status: int | None) -> ErrorHandler | None:
@@ -235,12 +332,12 @@ class App:
                 return self._error_handlers.get(status)
         return None
 
-    def _error(self, exc: BaseException, environ: WSGIEnviron, endpoint: Endpoint | None) -> Reply:
+    def _error(self, exc: BaseException, environ: WSGIEnviron, where: str) -> Reply:
         """Render any exception from a handler as a JSON reply."""
         status = _status_of(exc)
         handler = self._find_handler(exc, status)
         if handler is not None:
-            return self._custom_error(handler, exc, environ, endpoint)
+            return self._custom_error(handler, exc, environ)
         if isinstance(exc, ControlFlow):
             if exc.location is not None:
                 location = urljoin(get_current_url_from(environ), exc.location)
@@ -258,12 +355,9 @@ class App:
             code = exc.code or 500
             headers = [h for h in exc.get_headers() if h[0].lower() != "content-type"]
             return error_reply(code, exc.description or status_phrase(code), headers)
-        return self._internal_error(exc, environ, endpoint)
+        return self._internal_error(exc, environ, where)
 
-    def _internal_error(
-        self, exc: BaseException, environ: WSGIEnviron, endpoint: Endpoint | None
-    ) -> Reply:
-        where = endpoint.source if endpoint is not None else "an error handler"
+    def _internal_error(self, exc: BaseException, environ: WSGIEnviron, where: str) -> Reply:
         if isinstance(exc, ReturnValueError):
             logger.error("Bad return value: %s", exc)
         else:
@@ -285,14 +379,13 @@ class App:
         handler: ErrorHandler,
         exc: BaseException,
         environ: WSGIEnviron,
-        endpoint: Endpoint | None,
     ) -> Reply:
+        where = f"error handler {getattr(handler, '__qualname__', None) or handler!r}"
         try:
-            result = handler(exc)
-            return coerce(result, getattr(handler, "__qualname__", repr(handler)), environ)
+            return coerce(handler(exc), where, environ)
         except Exception as failure:
             # An error handler that fails gets the plain 500, not another handler.
-            return self._internal_error(failure, environ, None)
+            return self._internal_error(failure, environ, where)
 
 
 def _status_of(exc: BaseException) -> int | None:

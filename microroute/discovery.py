@@ -20,15 +20,18 @@ import importlib.util
 import os
 import sys
 import types
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from .errors import StartupError
+from .middleware import check_middleware
 from .routing import METHODS, RouteConfig, RouteSpec, parse_path
 
-__all__ = ["discover"]
+__all__ = ["discover", "discover_middleware"]
 
 ROUTE_FILE = "route.py"
+MIDDLEWARE_FILE = "middleware.py"
 _CONFIG_NAMES = ("dynamic", "revalidate")
 
 
@@ -91,6 +94,30 @@ def _specs_from_module(module: types.ModuleType, url: str, shown: str) -> list[R
     return specs
 
 
+def _shown(path: Path) -> str:
+    """How errors name a file: relative to the current folder when inside it."""
+    cwd = Path.cwd()
+    return os.path.relpath(path, cwd) if path.is_relative_to(cwd) else str(path)
+
+
+def discover_middleware(app_dir: str | os.PathLike[str]) -> Callable[..., Any] | None:
+    """``app/middleware.py``'s ``middleware(request, call_next)``, if the file exists."""
+    root = Path(app_dir).resolve()
+    path = root / MIDDLEWARE_FILE
+    if not path.is_file():
+        return None
+    shown = _shown(path)
+    module = _import_route_file(path, f"{root.name}.middleware", shown)
+    middleware = getattr(module, "middleware", None)
+    if middleware is None:
+        raise StartupError(f"{shown}: export a function middleware(request, call_next)")
+    try:
+        check_middleware(middleware, f"{shown}: middleware")
+    except TypeError as exc:
+        raise StartupError(str(exc)) from None
+    return middleware  # type: ignore[no-any-return]
+
+
 def discover(app_dir: str | os.PathLike[str]) -> list[RouteSpec]:
     """Walk *app_dir* and return a :class:`RouteSpec` per exported handler.
 
@@ -103,7 +130,6 @@ def discover(app_dir: str | os.PathLike[str]) -> list[RouteSpec]:
     project = str(root.parent)
     if project not in sys.path:
         sys.path.insert(0, project)
-    cwd = Path.cwd()
     specs: list[RouteSpec] = []
     for folder, subfolders, files in os.walk(root):
         subfolders[:] = sorted(d for d in subfolders if not _skipped(d))
@@ -111,7 +137,7 @@ def discover(app_dir: str | os.PathLike[str]) -> list[RouteSpec]:
             continue
         here = Path(folder)
         path = here / ROUTE_FILE
-        shown = os.path.relpath(path, cwd) if path.is_relative_to(cwd) else str(path)
+        shown = _shown(path)
         url = _url_path(here.relative_to(root))
         try:
             parse_path(url, shown)

@@ -24,6 +24,8 @@ from typing import Any
 
 from werkzeug.wrappers import Response as _WerkzeugResponse
 
+from .context import RequestState, bind, unbind
+
 __all__ = ["Reply", "Response", "StreamBody", "encode_json", "error_reply", "json_reply"]
 
 logger = logging.getLogger("microroute")
@@ -100,19 +102,31 @@ class StreamBody:
     error response; that chunk is held here and sent first.
     """
 
-    __slots__ = ("_first", "_iterator", "_source")
+    __slots__ = ("_first", "_iterator", "_source", "state")
 
     def __init__(self, first: bytes | None, iterator: Iterator[Any], source: str) -> None:
         self._first = first
         self._iterator = iterator
         self._source = source
+        #: The request's state, made current while the generator runs, so
+        #: cookies(), headers() and session() work inside it.
+        self.state: RequestState | None = None
 
     def __iter__(self) -> Iterator[bytes]:
         first, self._first = self._first, None
         if first:
             yield first
+        iterator, state = self._iterator, self.state
         try:
-            for chunk in self._iterator:
+            while True:
+                token = bind(state) if state is not None else None
+                try:
+                    chunk = next(iterator)
+                except StopIteration:
+                    return
+                finally:
+                    if token is not None:
+                        unbind(token)
                 data = chunk_bytes(chunk, self._source)
                 if data:  # an empty chunk would end a chunked response early
                     yield data

@@ -1,0 +1,382 @@
+"""Request-scoped helpers: ``cookies()``, ``headers()`` and ``session()``.
+
+As in Next.js, a handler reads and writes the current request's cookies
+without taking a ``request`` parameter::
+
+    from microroute import cookies, session
+
+    @route.post("/login")
+    def login(request):
+        session()["user"] = request.json["name"]
+        cookies().set("theme", "dark", max_age=3600)
+        return {"ok": True}
+
+The current request lives in a :class:`contextvars.ContextVar`. gevent gives
+every greenlet its own context, so concurrent requests never see each other's
+values. Cookies set here reach whatever response the handler returns, errors
+and redirects included; a streamed response carries those set before its
+first chunk.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from contextvars import ContextVar
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from itsdangerous import BadSignature, TimestampSigner, URLSafeTimedSerializer
+from werkzeug.datastructures import EnvironHeaders
+from werkzeug.http import dump_cookie, parse_cookie
+
+if TYPE_CHECKING:
+    from .app import App
+    from .requests import Request
+
+__all__ = [
+    "Cookies",
+    "RequestState",
+    "Session",
+    "active",
+    "bind",
+    "cookies",
+    "current",
+    "headers",
+    "session",
+    "unbind",
+]
+
+SecretKey = str | bytes | list[str | bytes] | tuple[str | bytes, ...]
+
+_COOKIE_SALT = "microroute.cookie"
+_SESSION_SALT = "microroute.session"
+_DELETED: Any = object()
+
+_current: ContextVar[RequestState] = ContextVar("microroute.request")
+
+
+class RequestState:
+    """Everything the helpers need about the request being served."""
+
+    __slots__ = ("_cookies", "_request", "_session", "app", "dynamic_call", "environ", "sent")
+
+    def __init__(self, app: App, environ: dict[str, Any]) -> None:
+        self.app = app
+        self.environ = environ
+        self._request: Request | None = None
+        self._cookies: Cookies | None = None
+        self._session: Session | None = None
+        #: Set once headers have gone out: a cookie set later could not be sent.
+        self.sent = False
+        #: The first helper the handler called ("cookies()", ...), if any.
+        self.dynamic_call: str | None = None
+
+    @property
+    def request(self) -> Request:
+        """The request object, built on first use and shared by middleware and handler."""
+        if self._request is None:
+            from .requests import Request
+
+            self._request = Request(self.environ, None, self.app.max_body_size)
+        return self._request
+
+    @property
+    def is_secure(self) -> bool:
+        if self.environ.get("wsgi.url_scheme") == "https":
+            return True
+        if self.app.trust_proxy:
+            proto = str(self.environ.get("HTTP_X_FORWARDED_PROTO", ""))
+            return proto.split(",")[0].strip().lower() == "https"
+        return False
+
+    @property
+    def touched(self) -> bool:
+        """Whether cookies() or session() was used, so Set-Cookie may be due."""
+        return self._cookies is not None or self._session is not None
+
+    def set_cookie_headers(self) -> list[tuple[str, str]]:
+        """The ``Set-Cookie`` headers this request produced, session included."""
+        if self._session is not None and self._session.modified:
+            self._session.save(self.cookies())
+        if self._cookies is None:
+            return []
+        return [("Set-Cookie", value) for value in self._cookies.outgoing()]
+
+    def cookies(self) -> Cookies:
+        if self._cookies is None:
+            self._cookies = Cookies(self)
+        return self._cookies
+
+    def session(self) -> Session:
+        if self._session is None:
+            self._session = Session.load(self)
+        return self._session
+
+
+def current(helper: str) -> RequestState:
+    """The state of the request being served; *helper* names the caller in errors."""
+    try:
+        state = _current.get()
+    except LookupError:
+        raise RuntimeError(
+            f"{helper} was called outside a request: call it while a route handler or"
+            " middleware is running"
+        ) from None
+    if state.dynamic_call is None:
+        state.dynamic_call = helper
+    return state
+
+
+def active() -> RequestState:
+    """The current state, for the framework itself (marks nothing dynamic)."""
+    return _current.get()
+
+
+def bind(state: RequestState) -> Any:
+    """Make *state* current; returns the token to pass to :func:`unbind`."""
+    return _current.set(state)
+
+
+def unbind(token: Any) -> None:
+    _current.reset(token)
+
+
+def _signing_keys(app: App) -> list[bytes]:
+    """The app's keys, oldest first: itsdangerous signs with the last one."""
+    key = app.secret_key
+    if not key:
+        raise RuntimeError(
+            "signed cookies and session() need a secret key: pass App(secret_key=...)"
+            " or set the MICROROUTE_SECRET_KEY environment variable"
+        )
+    keys = list(key) if isinstance(key, (list, tuple)) else [key]
+    return [k.encode() if isinstance(k, str) else k for k in keys]
+
+
+def _signer(app: App) -> TimestampSigner:
+    # itsdangerous signs with the last key and accepts all of them: rotation.
+    return TimestampSigner(_signing_keys(app), salt=_COOKIE_SALT)
+
+
+class Cookies:
+    """The cookies of the current request *and* its response.
+
+    Reads see this request's cookies, updated by any ``set``/``delete`` made
+    while handling it. Writes become ``Set-Cookie`` headers on the response.
+    """
+
+    def __init__(self, state: RequestState) -> None:
+        self._state = state
+        self._incoming = parse_cookie(state.environ)
+        self._changes: dict[str, Any] = {}
+        self._headers: dict[tuple[str, str, str | None], str] = {}
+
+    def _raw(self, name: str) -> str | None:
+        value = self._changes.get(name, None)
+        if value is _DELETED:
+            return None
+        if value is not None:
+            return str(value)
+        return self._incoming.get(name)
+
+    def get(
+        self, name: str, default: Any = None, *, signed: bool = False, max_age: int | None = None
+    ) -> Any:
+        """The cookie's value, or *default*.
+
+        With ``signed=True`` the signature is checked (and its age, with
+        *max_age* seconds): a tampered, expired or unsigned value reads as
+        missing.
+        """
+        value = self._raw(name)
+        if value is None:
+            return default
+        if not signed:
+            return value
+        try:
+            return _signer(self._state.app).unsign(value, max_age=max_age).decode()
+        except (BadSignature, UnicodeDecodeError):
+            return default
+
+    def has(self, name: str) -> bool:
+        """Whether the request (as changed so far) has a cookie called *name*."""
+        return self._raw(name) is not None
+
+    def all(self) -> dict[str, str]:
+        """Every cookie, as ``{name: value}`` (raw values, signatures included)."""
+        names = set(self._incoming) | set(self._changes)
+        return {name: value for name in sorted(names) if (value := self._raw(name)) is not None}
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.all())
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and self.has(name)
+
+    def set(
+        self,
+        name: str,
+        value: str,
+        *,
+        max_age: int | None = None,
+        expires: datetime | int | float | None = None,
+        path: str = "/",
+        domain: str | None = None,
+        secure: bool | None = None,
+        httponly: bool = True,
+        samesite: str | None = "lax",
+        signed: bool = False,
+    ) -> None:
+        """Set a cookie on the response.
+
+        ``secure`` defaults to whether the request came over https (behind a
+        proxy, with ``App(trust_proxy=True)``). ``signed=True`` signs the
+        value with the app's secret key; read it back with
+        ``get(name, signed=True)``.
+        """
+        self._check_open(name)
+        if not isinstance(value, str):
+            raise TypeError(f"cookie {name!r}: the value must be a str, got {type(value).__name__}")
+        if "\r" in value or "\n" in value:
+            raise ValueError(f"cookie {name!r}: the value contains a line break")
+        if signed:
+            value = _signer(self._state.app).sign(value).decode()
+        if samesite is not None:
+            samesite = samesite.capitalize()
+            if samesite not in ("Lax", "Strict", "None"):
+                raise ValueError(f"cookie {name!r}: samesite must be 'lax', 'strict' or 'none'")
+        header = dump_cookie(
+            name,
+            value,
+            max_age=max_age,
+            expires=expires,
+            path=path,
+            domain=domain,
+            secure=self._state.is_secure if secure is None else secure,
+            httponly=httponly,
+            samesite=samesite,
+        )
+        self._headers[(name, path, domain)] = header
+        self._changes[name] = value
+
+    def delete(self, name: str, *, path: str = "/", domain: str | None = None) -> None:
+        """Expire the cookie in the browser (same *path* and *domain* as when set)."""
+        self._check_open(name)
+        self._headers[(name, path, domain)] = dump_cookie(
+            name,
+            "",
+            max_age=0,
+            expires=0,
+            path=path,
+            domain=domain,
+            secure=self._state.is_secure,
+            httponly=True,
+            samesite="Lax",
+        )
+        self._changes[name] = _DELETED
+
+    def _check_open(self, name: str) -> None:
+        if self._state.sent:
+            raise RuntimeError(
+                f"cookie {name!r} set after the response headers were sent; in a streamed"
+                " response, set cookies before the first chunk"
+            )
+        if not name or any(c in name for c in ' \t\r\n;,="'):
+            raise ValueError(f"invalid cookie name {name!r}")
+
+    def outgoing(self) -> list[str]:
+        return list(self._headers.values())
+
+    def __repr__(self) -> str:
+        return f"<Cookies {self.all()!r}>"
+
+
+class Session(dict[str, Any]):
+    """A dict kept in a signed cookie; written to the response only when changed.
+
+    Emptying it (``session().clear()``) deletes the cookie. Mutating a nested
+    value in place is invisible to it: assign again, or set
+    ``session().modified = True``.
+    """
+
+    modified: bool
+
+    def __init__(self, data: Mapping[str, Any] | None = None, existed: bool = False) -> None:
+        super().__init__(data or {})
+        self.modified = False
+        self._existed = existed
+
+    @classmethod
+    def load(cls, state: RequestState) -> Session:
+        app = state.app
+        raw = state.cookies().get(app.session_cookie)
+        if raw is None:
+            return cls()
+        try:
+            data = _serializer(app).loads(raw, max_age=app.session_max_age)
+        except BadSignature:
+            return cls()
+        return cls(data if isinstance(data, dict) else {}, existed=True)
+
+    def save(self, cookies: Cookies) -> None:
+        app = cookies._state.app
+        if not self:
+            if self._existed:
+                cookies.delete(app.session_cookie)
+            return
+        value = _serializer(app).dumps(dict(self))
+        assert isinstance(value, str)
+        cookies.set(app.session_cookie, value, max_age=app.session_max_age)
+
+    def _changed(self) -> None:
+        self.modified = True
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        super().__setitem__(key, value)
+        self._changed()
+
+    def __delitem__(self, key: str) -> None:
+        super().__delitem__(key)
+        self._changed()
+
+    def clear(self) -> None:
+        super().clear()
+        self._changed()
+
+    def pop(self, key: str, *default: Any) -> Any:
+        value = super().pop(key, *default)
+        self._changed()
+        return value
+
+    def popitem(self) -> tuple[str, Any]:
+        item = super().popitem()
+        self._changed()
+        return item
+
+    def setdefault(self, key: str, default: Any = None) -> Any:
+        if key not in self:
+            self._changed()
+        return super().setdefault(key, default)
+
+    def update(self, *args: Any, **kwargs: Any) -> None:
+        super().update(*args, **kwargs)
+        self._changed()
+
+
+def _serializer(app: App) -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(_signing_keys(app), salt=_SESSION_SALT)
+
+
+def cookies() -> Cookies:
+    """The current request's cookies, readable and writable. See :class:`Cookies`."""
+    return current("cookies()").cookies()
+
+
+def headers() -> EnvironHeaders:
+    """The current request's headers (read-only, case-insensitive)."""
+    return EnvironHeaders(current("headers()").environ)
+
+
+def session() -> Session:
+    """The current request's session: a dict in a signed cookie (needs a secret key)."""
+    return current("session()").session()

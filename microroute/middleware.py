@@ -1,0 +1,67 @@
+"""Middleware: functions that wrap routing, ``mw(request, call_next) -> response``.
+
+::
+
+    def timing(request, call_next):
+        started = time.perf_counter()
+        response = call_next(request)          # routing, the handler, errors
+        response.headers["Server-Timing"] = f"app;dur={(time.perf_counter() - started) * 1000:.1f}"
+        return response
+
+    app.use(timing)
+
+Middleware run in the order added, the first added outermost. ``call_next``
+always returns a :class:`~microroute.Response` — for a 404, a 405 or a
+handler's 500 too — so headers a middleware adds reach error responses. A
+middleware may also answer by itself (short-circuit) with any value a handler
+may return. The chain is built once, when middleware is added.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from werkzeug.wrappers import Response as _WerkzeugResponse
+
+from .requests import Request
+from .responses import Reply, Response
+
+__all__ = ["CallNext", "Middleware", "check_middleware", "reply_to_response", "response_to_reply"]
+
+CallNext = Callable[[Request], _WerkzeugResponse]
+Middleware = Callable[[Request, CallNext], Any]
+
+
+def reply_to_response(reply: Reply) -> _WerkzeugResponse:
+    """Wrap a WSGI reply as a Response, for middleware to inspect and change."""
+    status, headers, body = reply
+    response = Response(body, status=status, headers=headers, direct_passthrough=True)
+    if not any(name.lower() == "content-type" for name, _ in headers):
+        # werkzeug adds a default Content-Type; a 204 or a redirect has none.
+        del response.headers["Content-Type"]
+    return response
+
+
+def response_to_reply(response: _WerkzeugResponse, environ: dict[str, Any]) -> Reply:
+    body: Iterable[bytes]
+    body, status, headers = response.get_wsgi_response(environ)
+    return status, list(headers), body
+
+
+def describe_middleware(mw: Middleware) -> str:
+    return f"middleware {getattr(mw, '__qualname__', None) or mw!r}"
+
+
+def check_middleware(mw: Middleware, where: str = "") -> None:
+    """Fail at ``app.use()``, not at the first request, for a wrong signature."""
+    name = where or describe_middleware(mw)
+    if not callable(mw):
+        raise TypeError(f"{name} is not callable; middleware is mw(request, call_next)")
+    try:
+        inspect.signature(mw).bind(None, None)
+    except TypeError:
+        raise TypeError(f"{name} must take two arguments: (request, call_next)") from None
+    except ValueError:
+        pass  # no signature to read (a builtin): trust it
