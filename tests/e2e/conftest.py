@@ -210,3 +210,30 @@ def run_cli() -> Callable[..., subprocess.CompletedProcess[str]]:
         )
 
     return run
+
+
+@pytest.fixture(scope="module")
+def spawn(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., Server]]:
+    """Start ``microroute run TARGET --port PORT`` processes; all stopped by PID after."""
+    logs = tmp_path_factory.mktemp("spawn")
+    started: list[Server] = []
+
+    def start(target: str, port: int, env: dict[str, str] | None = None) -> Server:
+        log = logs / f"{Path(target).stem}-{port}.log"
+        with log.open("wb") as out:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "microroute", "run", target, "--port", str(port)],
+                cwd=REPO,
+                env=subprocess_env(env),
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+        server = Server("microroute", f"http://127.0.0.1:{port}", process, log)
+        started.append(server)
+        wait_ready(server)
+        return server
+
+    yield start
+    for server in started:
+        server.stop()
