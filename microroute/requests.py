@@ -64,6 +64,12 @@ class Request(_WerkzeugRequest):
             return io.BufferedReader(_CappedStream(environ["wsgi.input"], limit))
         return get_input_stream(environ, max_content_length=limit)
 
+    def _get_stream_for_parsing(self) -> IO[bytes]:
+        # Form parsing reads from the cached body, so middleware and handler
+        # can each read it in any way (form, data, json), in any order. The
+        # body is bounded by max_body_size, so buffering it is safe.
+        return io.BytesIO(self.get_data(cache=True))
+
     @property
     def json(self) -> Any:
         """The body parsed as JSON, whatever the Content-Type (like ``await request.json()``).
