@@ -14,8 +14,10 @@ compiled by :class:`~microroute.App`.
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import keyword
+import os
 import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -82,6 +84,8 @@ class PathPattern:
     bare parent and the one with segments); ``empty_lists`` names the catch-all
     that is ``[]`` on the bare rule. ``shape`` is the path with parameter names
     erased, so ``/posts/[id]`` and ``/posts/[slug]`` are seen as the same URL.
+    ``segments`` keeps each segment as ``(kind, text)``, kind being ``static``,
+    ``param``, ``catchall``, ``optional`` or ``werkzeug`` (a converter).
     """
 
     path: str
@@ -89,6 +93,7 @@ class PathPattern:
     params: tuple[str, ...]
     shapes: tuple[str, ...]
     empty_lists: tuple[str, ...] = ()
+    segments: tuple[tuple[str, str], ...] = ()
 
     @property
     def is_static(self) -> bool:
@@ -158,8 +163,10 @@ def parse_path(path: str, where: str = "") -> PathPattern:
     shape_parts: list[str] = []
     params: list[str] = []
     optional: str | None = None
+    kinds: list[tuple[str, str]] = []
     for index, segment in enumerate(segments):
         rule, shape, name, kind = _segment(segment, index == len(segments) - 1, where)
+        kinds.append((kind, segment))
         if name is not None:
             if name in params:
                 raise ValueError(f"{where}: parameter {name!r} appears twice in {path!r}")
@@ -176,7 +183,7 @@ def parse_path(path: str, where: str = "") -> PathPattern:
     full_rule = "/" + "/".join(rule_parts)
     full_shape = "/" + "/".join(shape_parts)
     if optional is None:
-        return PathPattern(path, (full_rule,), tuple(params), (full_shape,))
+        return PathPattern(path, (full_rule,), tuple(params), (full_shape,), segments=tuple(kinds))
     bare_rule = "/" + "/".join(rule_parts[:-1])
     bare_shape = "/" + "/".join(shape_parts[:-1])
     return PathPattern(
@@ -185,6 +192,7 @@ def parse_path(path: str, where: str = "") -> PathPattern:
         tuple(params),
         (bare_shape, full_shape.replace("[[...]]", "[...]")),
         empty_lists=(optional,),
+        segments=tuple(kinds),
     )
 
 
@@ -204,12 +212,15 @@ class RouteSpec:
 def describe(handler: Handler) -> str:
     """``"hello.py:12 hello()"`` — how errors and the route table name a handler."""
     name = getattr(handler, "__qualname__", None) or repr(handler)
-    try:
-        filename = inspect.getsourcefile(handler) or "?"
-        line = inspect.getsourcelines(handler)[1]
-    except (TypeError, OSError):
+    code = getattr(inspect.unwrap(handler), "__code__", None)
+    if code is None:
         return f"{name}()"
-    return f"{filename}:{line} {name}()"
+    filename = code.co_filename
+    with contextlib.suppress(ValueError):  # another drive, on Windows
+        relative = os.path.relpath(filename)
+        if not relative.startswith(".."):
+            filename = relative
+    return f"{filename}:{code.co_firstlineno} {name}()"
 
 
 class Router:
