@@ -54,9 +54,15 @@ class Request(_WerkzeugRequest):
     def stream(self) -> IO[bytes]:
         """The body stream, held to ``max_body_size`` even without a Content-Length.
 
-        werkzeug stops a chunked body at the limit without saying so, which
-        would hand the handler a truncated body; here going past it is a 413.
+        A body with a Content-Length (at most ``max_body_size``, which the app
+        checked before anything ran) is read in one call: cheaper than
+        werkzeug's stream wrappers, and safe since it is bounded. werkzeug stops
+        a chunked body at the limit without saying so, which would hand the
+        handler a truncated body; here going past it is a 413.
         """
+        body = self._read_sized_body()
+        if body is not None:
+            return io.BytesIO(body)
         environ = self.environ
         limit = self.max_content_length
         chunked = not environ.get("CONTENT_LENGTH") and environ.get("wsgi.input_terminated")
@@ -64,11 +70,34 @@ class Request(_WerkzeugRequest):
             return io.BufferedReader(_CappedStream(environ["wsgi.input"], limit))
         return get_input_stream(environ, max_content_length=limit)
 
+    def _read_sized_body(self) -> bytes | None:
+        """The fast path for a body with a Content-Length: one read, no stream wrappers.
+
+        The app has already refused a Content-Length over ``max_body_size``.
+        Returns ``None`` when there is no usable Content-Length (chunked bodies
+        go through :attr:`stream`, which enforces the limit while reading).
+        """
+        length = self.environ.get("CONTENT_LENGTH")
+        if not length or not length.isdigit():
+            return None
+        size = int(length)
+        limit = self.max_content_length
+        if limit is not None and size > limit:
+            return None  # let werkzeug raise its 413
+        source = self.environ["wsgi.input"]
+        body = source.read(size) if size else b""
+        while len(body) < size:  # a server may return short reads
+            more = source.read(size - len(body))
+            if not more:
+                raise HTTPError(400, "Request body shorter than its Content-Length")
+            body += more
+        return body
+
     def _get_stream_for_parsing(self) -> IO[bytes]:
         # Form parsing reads from the cached body, so middleware and handler
         # can each read it in any way (form, data, json), in any order. The
         # body is bounded by max_body_size, so buffering it is safe.
-        return io.BytesIO(self.get_data(cache=True))
+        return io.BytesIO(self.get_data())
 
     @property
     def json(self) -> Any:
@@ -78,7 +107,7 @@ class Request(_WerkzeugRequest):
         ``{"error": "Invalid JSON body: ..."}``. The result is cached.
         """
         if self._json_value is _UNSET:
-            self._json_value = parse_json(self.get_data(cache=True))
+            self._json_value = parse_json(self.get_data())
         return self._json_value
 
     @property
@@ -89,7 +118,7 @@ class Request(_WerkzeugRequest):
             codecs.lookup(charset)
         except LookupError:
             charset = "utf-8"
-        return self.get_data(cache=True).decode(charset, "replace")
+        return self.get_data().decode(charset, "replace")
 
     def on_json_loading_failed(self, e: ValueError | None) -> Any:
         """werkzeug's ``get_json()`` failures become the same JSON 400 as ``request.json``."""

@@ -33,3 +33,66 @@ def make_client(router: Router) -> Iterator[Callable[..., TestClient]]:
     yield make
     for client in clients:
         client.close()
+
+
+# -- file discovery: app/ trees written per test ----------------------------
+
+
+def _forget_app_modules() -> None:
+    """Drop ``app`` and ``app.*``: each test's tree is a new package of that name."""
+    import sys
+
+    for name in [m for m in sys.modules if m == "app" or m.startswith("app.")]:
+        del sys.modules[name]
+
+
+@pytest.fixture
+def isolated_imports() -> Iterator[None]:
+    """Undo what discovery does to the interpreter: ``sys.path`` and ``app.*`` modules."""
+    import importlib
+    import sys
+
+    saved_path = list(sys.path)
+    _forget_app_modules()
+    importlib.invalidate_caches()
+    yield
+    sys.path[:] = saved_path
+    _forget_app_modules()
+    importlib.invalidate_caches()
+
+
+@pytest.fixture
+def make_tree(isolated_imports: None) -> Callable[..., Any]:
+    """Write files under a folder and return its ``app/`` dir.
+
+    ``make_tree(tmp_path, {"app/api/users/route.py": "def GET(): return []"})``;
+    contents are dedented, so triple-quoted sources can be indented in tests.
+    """
+    import importlib
+    import textwrap
+    from pathlib import Path
+
+    def make(root: Path, files: dict[str, str]) -> Path:
+        for relative, source in files.items():
+            path = Path(root) / relative
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(textwrap.dedent(source), encoding="utf-8")
+        importlib.invalidate_caches()
+        return Path(root) / "app"
+
+    return make
+
+
+@pytest.fixture
+def client_for() -> Iterator[Callable[[App], TestClient]]:
+    """``client_for(app)``: a TestClient on *app*, closed at teardown."""
+    clients: list[TestClient] = []
+
+    def make(app: App) -> TestClient:
+        client = TestClient(app)
+        clients.append(client)
+        return client
+
+    yield make
+    for client in clients:
+        client.close()
