@@ -107,7 +107,14 @@ class Request(_WerkzeugRequest):
         ``{"error": "Invalid JSON body: ..."}``. The result is cached.
         """
         if self._json_value is _UNSET:
-            self._json_value = parse_json(self.get_data())
+            body = getattr(self, "_cached_data", None)
+            if body is None and "stream" not in self.__dict__:
+                body = self._read_sized_body()  # the common case, without stream objects
+                if body is not None:
+                    self._cached_data = body
+            if body is None:
+                body = self.get_data()
+            self._json_value = parse_json(body)
         return self._json_value
 
     @property
@@ -127,12 +134,14 @@ class Request(_WerkzeugRequest):
 
 def parse_json(body: bytes) -> Any:
     """Parse a request body, turning every failure into a 400 that says why."""
-    if not body.strip():
-        raise HTTPError(400, "Invalid JSON body: the body is empty")
     try:
-        return json.loads(body)
+        text = body.decode()  # JSON is UTF-8 (RFC 8259)
     except UnicodeDecodeError:
         raise HTTPError(400, "Invalid JSON body: not valid UTF-8") from None
+    if not text.strip():
+        raise HTTPError(400, "Invalid JSON body: the body is empty")
+    try:
+        return json.loads(text)
     except json.JSONDecodeError as exc:
         raise HTTPError(400, f"Invalid JSON body: {exc}") from None
     except RecursionError:
