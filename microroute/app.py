@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 import traceback
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -24,6 +25,7 @@ from werkzeug.routing import RequestRedirect
 from werkzeug.sansio.utils import get_current_url
 from werkzeug.wrappers import Response as _WerkzeugResponse
 
+from .cache import DEFAULT_MAX_BYTES, CacheStore, MemoryStore, RouteCache, static_reason
 from .context import RequestState, active, bind, unbind
 from .discovery import discover, discover_middleware
 from .errors import ControlFlow, HTTPError, StartupError, status_phrase
@@ -38,7 +40,7 @@ from .middleware import (
 )
 from .requests import Request
 from .responses import Headers, Reply, StreamBody, error_reply, status_line
-from .routing import Router, RouteSpec
+from .routing import Router, RouteSpec, normalize_path
 from .table import Route, RouteTable, build_routes
 
 __all__ = ["App"]
@@ -77,6 +79,10 @@ class App:
         request came over https (only behind a proxy that sets it).
     :param session_cookie: the name of the session cookie.
     :param session_max_age: seconds a session lives (14 days by default).
+    :param cache: keep static GET responses (``True``), not at all (``False``,
+        or ``MICROROUTE_CACHE=0``), or in a given :class:`~microroute.cache.CacheStore`
+        such as :class:`~microroute.cache.RedisStore`.
+    :param cache_max_bytes: the in-memory store's bound (64 MiB by default).
     """
 
     def __init__(
@@ -89,6 +95,8 @@ class App:
         trust_proxy: bool = False,
         session_cookie: str = "session",
         session_max_age: int = DEFAULT_SESSION_MAX_AGE,
+        cache: bool | CacheStore = True,
+        cache_max_bytes: int = DEFAULT_MAX_BYTES,
     ) -> None:
         for router in routers:
             if not isinstance(router, Router):
@@ -135,12 +143,71 @@ class App:
                 raise StartupError(str(exc)) from None
         self._table = RouteTable(build_routes(specs))
 
+        if os.environ.get("MICROROUTE_CACHE", "").strip().lower() in ("0", "false", "no", "off"):
+            cache = False
+        self._cache: RouteCache | None = None
+        if cache is not False:
+            store = MemoryStore(cache_max_bytes) if cache is True else cache
+            if not isinstance(store, CacheStore):
+                raise TypeError(f"cache= takes True, False or a CacheStore, got {cache!r}")
+            self._cache = RouteCache(self, store, self._run)
+        for route in self._table.routes:
+            get = route.endpoints.get("GET")
+            if get is not None:
+                get.dynamic_reason = (
+                    static_reason(route, get) if self._cache is not None else "cache off"
+                )
+        #: The memory store's entries, read directly for a HIT when no middleware runs.
+        self._fast = self._cache.fast if self._cache is not None else None
+
     # -- introspection -----------------------------------------------------
 
     @property
     def routes(self) -> list[Route]:
         """The compiled routes, sorted by path (for the route table)."""
         return sorted(self._table.routes, key=lambda r: r.pattern.path)
+
+    def revalidate_path(self, path: str, *, subtree: bool = False) -> int:
+        """Drop the cached responses of *path* (every query string); returns how many.
+
+        With ``subtree=True`` everything below *path* goes too
+        (``app.revalidate_path("/blog", subtree=True)``). With a shared store
+        this reaches every worker.
+        """
+        if self._cache is None:
+            return 0
+        return self._cache.store.delete_path(normalize_path(path), subtree)
+
+    def route_table(self) -> list[dict[str, str]]:
+        """One row per route: methods, path, source, and static or dynamic, with why.
+
+        This is what ``microroute routes`` and the start-up banner print, so
+        nobody has to guess what is cached.
+        """
+        rows = []
+        for route in self.routes:
+            get = route.endpoints.get("GET")
+            if get is None:
+                mode, reason = "dynamic", "no GET handler"
+            elif get.dynamic_reason is None:
+                revalidate = get.config.revalidate
+                mode = "static"
+                reason = f"revalidate {revalidate:g}s" if revalidate is not False else ""
+                if get.config.dynamic == "force-static":
+                    reason = ", ".join(filter(None, ['dynamic = "force-static"', reason]))
+            else:
+                mode, reason = "dynamic", get.dynamic_reason
+            sources = dict.fromkeys(route.sources[m] for m in route.methods)
+            rows.append(
+                {
+                    "methods": " ".join(route.methods),
+                    "path": route.pattern.path,
+                    "source": "; ".join(sources),
+                    "mode": mode,
+                    "reason": reason,
+                }
+            )
+        return rows
 
     def has_handler(self, path: str, method: str) -> bool:
         """Whether *path* matches a route that exports *method* itself."""
@@ -180,6 +247,7 @@ class App:
         """
         check_middleware(middleware)
         self._middleware.append(middleware)
+        self._fast = None  # middleware must run around cached responses too
         pipeline: CallNext = self._core
         for mw in reversed(self._middleware):
             pipeline = self._layer(mw, pipeline)
@@ -215,6 +283,19 @@ class App:
             if reply is not None:
                 start_response(reply[0], reply[1])
                 return reply[2]
+        fast = self._fast
+        if fast is not None and environ["REQUEST_METHOD"] == "GET":
+            # A cache HIT without routing, context or a handler: one dict lookup.
+            query = environ.get("QUERY_STRING")
+            path = environ.get("PATH_INFO") or "/"
+            entry = fast.get(f"{path}?{query}" if query else path)
+            if (
+                entry is not None
+                and (entry.revalidate is None or time.time() - entry.created < entry.revalidate)
+                and "HTTP_IF_NONE_MATCH" not in environ
+            ):
+                start_response(entry.status, entry.hit)
+                return [entry.body]
         state = RequestState(self, environ)
         token = bind(state)
         try:
@@ -278,9 +359,14 @@ class App:
             if method == "OPTIONS":
                 return status_line(204), [("Allow", route.allow)], []
             return self._routing_error(405, "Method Not Allowed", environ, [("Allow", route.allow)])
+        if endpoint.dynamic_reason is None and self._cache is not None:
+            return self._cache.serve(endpoint, state, params)
         return self._run(endpoint, state, params)
 
     def _run(self, endpoint: Endpoint, state: RequestState, params: dict[str, Any]) -> Reply:
+        mode = endpoint.config.dynamic
+        if mode == "force-static" or mode == "error":
+            state.restrict(mode, endpoint.source)
         request = None
         if endpoint.needs_request:
             request = state.request
@@ -294,7 +380,10 @@ class App:
 
     def _head(self, get: Endpoint, state: RequestState, params: dict[str, Any]) -> Reply:
         """HEAD served from GET: GET's status and headers, no body."""
-        status, headers, body = self._run(get, state, params)
+        if get.dynamic_reason is None and self._cache is not None:
+            status, headers, body = self._cache.serve(get, state, params)
+        else:
+            status, headers, body = self._run(get, state, params)
         close = getattr(body, "close", None)
         if close is not None:
             close()

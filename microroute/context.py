@@ -58,7 +58,17 @@ _current: ContextVar[RequestState] = ContextVar("microroute.request")
 class RequestState:
     """Everything the helpers need about the request being served."""
 
-    __slots__ = ("_cookies", "_request", "_session", "app", "dynamic_call", "environ", "sent")
+    __slots__ = (
+        "_cookies",
+        "_request",
+        "_session",
+        "app",
+        "dynamic_call",
+        "environ",
+        "mode",
+        "sent",
+        "where",
+    )
 
     def __init__(self, app: App, environ: dict[str, Any]) -> None:
         self.app = app
@@ -70,6 +80,9 @@ class RequestState:
         self.sent = False
         #: The first helper the handler called ("cookies()", ...), if any.
         self.dynamic_call: str | None = None
+        #: The running route's ``dynamic`` config when not "auto", and its name.
+        self.mode: str | None = None
+        self.where = ""
 
     @property
     def request(self) -> Request:
@@ -93,6 +106,27 @@ class RequestState:
     def touched(self) -> bool:
         """Whether cookies() or session() was used, so Set-Cookie may be due."""
         return self._cookies is not None or self._session is not None
+
+    def restrict(self, mode: str, where: str) -> None:
+        """Apply a route's ``dynamic = "force-static"`` or ``"error"`` to this request.
+
+        force-static hands the handler an empty query, headers and cookies;
+        error makes cookies(), headers() and session() raise, naming *where*.
+        """
+        self.mode = mode
+        self.where = where
+        if mode == "force-static":
+            from .cache import static_environ
+
+            self.environ = static_environ(self.environ)
+            self._request = None
+            self._cookies = None
+
+    def sets_cookies(self) -> bool:
+        """Whether the response will carry Set-Cookie headers from the helpers."""
+        if self._session is not None and self._session.modified:
+            return True
+        return self._cookies is not None and bool(self._cookies.outgoing())
 
     def set_cookie_headers(self) -> list[tuple[str, str]]:
         """The ``Set-Cookie`` headers this request produced, session included."""
@@ -122,8 +156,15 @@ def current(helper: str) -> RequestState:
             f"{helper} was called outside a request: call it while a route handler or"
             " middleware is running"
         ) from None
-    if state.dynamic_call is None:
-        state.dynamic_call = helper
+    mode = state.mode
+    if mode is None:
+        if state.dynamic_call is None:
+            state.dynamic_call = helper
+    elif mode == "error":
+        raise RuntimeError(
+            f'{helper} makes a request dynamic, and {state.where} sets dynamic = "error";'
+            " remove the call or change the route's dynamic setting"
+        )
     return state
 
 
