@@ -22,6 +22,8 @@ _EXPORTS = {
     "App": "app",
     "Context": "handlers",
     "ControlFlow": "errors",
+    "Event": "sse",
+    "EventStream": "sse",
     "HTTPError": "errors",
     "Request": "requests",
     "Response": "responses",
@@ -43,6 +45,8 @@ __all__ = [
     "App",
     "Context",
     "ControlFlow",
+    "Event",
+    "EventStream",
     "HTTPError",
     "Request",
     "Response",
@@ -78,6 +82,7 @@ if TYPE_CHECKING:
     from .requests import Request
     from .responses import Response
     from .routing import Router, route
+    from .sse import Event, EventStream
 
 
 def __getattr__(name: str) -> Any:

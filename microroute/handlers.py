@@ -33,6 +33,7 @@ from .responses import (
     status_line,
 )
 from .routing import RESERVED_NAMES, RouteConfig
+from .sse import EventStream
 
 __all__ = ["Context", "Endpoint", "ReturnValueError", "coerce"]
 
@@ -60,7 +61,15 @@ class ReturnValueError(TypeError):
 class Endpoint:
     """One handler bound to one method of one route, with its calling plan."""
 
-    __slots__ = ("config", "handler", "invoke", "method", "needs_request", "source")
+    __slots__ = (
+        "config",
+        "dynamic_reason",
+        "handler",
+        "invoke",
+        "method",
+        "needs_request",
+        "source",
+    )
 
     def __init__(
         self,
@@ -75,6 +84,9 @@ class Endpoint:
         self.config = config
         self.source = source
         self.invoke, self.needs_request = _plan(handler, tuple(path_params), source)
+        #: Why this handler's responses are not cached (None: a static GET);
+        #: set by the app at start-up, and again when a run proves it dynamic.
+        self.dynamic_reason: str | None = "not a GET" if method != "GET" else None
 
     def __repr__(self) -> str:
         return f"<Endpoint {self.method} {self.source}>"
@@ -181,18 +193,33 @@ def _body_reply(body: Any, status: int, source: str, environ: dict[str, Any]) ->
     if kind is bytes or isinstance(body, (bytes, bytearray, memoryview)):
         return _bytes_reply(bytes(body), BYTES_TYPE, status)
     if isinstance(body, _WerkzeugResponse):
-        app_iter, line, headers = body.get_wsgi_response(environ)
-        return line, list(headers), app_iter
+        return _response_reply(body, environ)
     if isinstance(body, (Mapping, list)):
         return _bytes_reply(encode_json(body), JSON_TYPE, status)
     if isinstance(body, str):
         return _bytes_reply(body.encode(), TEXT_TYPE, status)
+    if isinstance(body, EventStream):
+        line, headers, stream = _stream_reply(body, status, source)
+        return line, merge_headers(headers, EventStream.headers), stream
     if kind is types.GeneratorType or isinstance(body, Iterator):
         return _stream_reply(body, status, source)
     raise ReturnValueError(
         f"{source} returned a {kind.__module__}.{kind.__qualname__}; return a dict, list, str,"
         " bytes, None, a generator, a Response or a (body, status[, headers]) tuple"
     )
+
+
+def _response_reply(response: _WerkzeugResponse, environ: dict[str, Any]) -> Reply:
+    """A werkzeug Response as a reply; a body already in memory stays a list."""
+    app_iter, line, headers = response.get_wsgi_response(environ)
+    if not response.is_streamed:
+        # Joined here so that a static GET returning a Response can be cached.
+        body = b"".join(app_iter)
+        close = getattr(app_iter, "close", None)
+        if close is not None:
+            close()
+        return line, list(headers), [body] if body else []
+    return line, list(headers), app_iter
 
 
 def _header_pairs(headers: Any, source: str) -> Headers:
@@ -242,8 +269,7 @@ def coerce(result: Any, source: str, environ: dict[str, Any]) -> Reply:
         body.status_code = status
         for name, value in extra:
             body.headers[name] = value
-        app_iter, line, headers = body.get_wsgi_response(environ)
-        return line, list(headers), app_iter
+        return _response_reply(body, environ)
     content: Iterable[bytes]
     if body is None:
         line, headers, content = status_line(status), [("Content-Length", "0")], []

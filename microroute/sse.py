@@ -1,0 +1,310 @@
+"""Server-Sent Events: a generator of events, sent as ``text/event-stream``.
+
+::
+
+    from microroute import Event, EventStream, route
+
+    @route.get("/clock")
+    def clock():
+        def ticks():
+            while True:
+                yield {"now": time.time()}                # data: {"now":...}
+                time.sleep(1)
+        return EventStream(ticks())
+
+    @route.get("/feed")
+    def feed():
+        since = EventStream.last_event_id()               # None on the first connect
+        def events():
+            for row in rows_after(since):
+                yield Event(row.text, event="post", id=row.id)
+        return EventStream(events(), heartbeat=5)
+
+A handler returns :class:`EventStream` like any other body (a ``(stream,
+status, headers)`` tuple works too); it is streamed as a generator is: primed
+before headers, sent event by event, closed when the client goes away.
+
+**Why heartbeats need a second greenlet.** Proxies and load balancers drop a
+connection that has been silent for a while (often 30-60 s), so an idle stream
+must send something: a comment line, which every EventSource ignores. But a
+generator blocked in ``time.sleep()`` or a socket read cannot be interrupted
+from its own greenlet to write one. So, when heartbeats are on, the generator
+runs in a greenlet of its own and hands each encoded event over through a
+one-slot queue; the greenlet that writes the response waits on that queue with
+a timeout, and every timeout becomes a ``: heartbeat`` comment. The one-slot
+queue keeps a slow client from letting the generator run ahead and pile up
+events in memory. Closing the stream kills that greenlet, which raises
+``GreenletExit`` where the generator is blocked, so its ``finally:`` runs.
+``EventStream(gen, heartbeat=None)`` runs the generator inline, with no extra
+greenlet, for apps that do not need heartbeats.
+
+Heartbeats fire while the generator waits cooperatively (under ``microroute
+run`` or ``gunicorn -k gevent``, where ``time.sleep`` and sockets are
+gevent's). A generator blocking the whole thread blocks them too.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from .context import headers as _request_headers
+from .responses import encode_json
+
+if TYPE_CHECKING:
+    from gevent.event import Event as _GeventEvent
+    from gevent.queue import Queue
+    from greenlet import greenlet
+
+    from .requests import Request
+
+__all__ = ["HEARTBEAT", "Event", "EventStream", "encode_event"]
+
+#: What an idle stream sends every ``heartbeat`` seconds: an SSE comment.
+HEARTBEAT = b": heartbeat\n\n"
+
+#: Seconds :meth:`EventStream.close` waits for the generator's ``finally:``.
+CLOSE_TIMEOUT = 5.0
+
+# The only line breaks SSE knows. str.splitlines() would also split on \x1c,
+# \u2028 and others, altering the data the client receives.
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
+
+
+@dataclass(frozen=True)
+class Event:
+    """One server-sent event, for when plain data is not enough.
+
+    :param data: a ``str``, sent as is (line breaks become several ``data:``
+        lines, which the browser joins back with ``\\n``), or a ``dict`` /
+        ``list``, sent as compact JSON.
+    :param event: the event type; the browser dispatches it to
+        ``source.addEventListener(event, ...)`` instead of ``onmessage``.
+    :param id: the event id; a reconnecting browser sends the last one back in
+        the ``Last-Event-ID`` header (see :meth:`EventStream.last_event_id`).
+    :param retry: the reconnection delay the browser should use, in
+        **milliseconds** (as on the wire and in the EventSource spec).
+
+    >>> Event({"n": 1}, event="tick", id=1).encode()
+    b'id: 1\\nevent: tick\\ndata: {"n":1}\\n\\n'
+    """
+
+    data: Any
+    event: str | None = None
+    id: str | int | None = None
+    retry: int | None = None
+
+    def __post_init__(self) -> None:
+        # A line break in a field would let its value forge further fields.
+        for name in ("event", "id"):
+            value = getattr(self, name)
+            if value is not None and ("\n" in str(value) or "\r" in str(value)):
+                raise ValueError(f"Event {name} must not contain a line break: {value!r}")
+        if self.id is not None and "\0" in str(self.id):
+            raise ValueError("Event id must not contain a NUL character (browsers ignore it)")
+        retry = self.retry
+        whole = isinstance(retry, int) and not isinstance(retry, bool)
+        if retry is not None and not (whole and retry >= 0):
+            raise ValueError(f"Event retry is a whole number of milliseconds, got {retry!r}")
+
+    def encode(self) -> bytes:
+        """The event framed for the wire, ending with the blank line that dispatches it."""
+        head = ""
+        if self.id is not None:
+            head += f"id: {self.id}\n"
+        if self.event is not None:
+            head += f"event: {self.event}\n"
+        if self.retry is not None:
+            head += f"retry: {self.retry}\n"
+        if self.data is None and head:
+            return (head + "\n").encode()
+        return head.encode() + _data_lines(self.data)
+
+
+def _data_lines(data: Any) -> bytes:
+    if isinstance(data, str):
+        text = data
+    elif isinstance(data, (dict, list)):
+        return b"data: " + encode_json(data) + b"\n\n"  # JSON never holds a raw line break
+    else:
+        raise TypeError(
+            f"event data must be a str, or a dict or list (sent as JSON), got {type(data).__name__}"
+        )
+    if "\n" not in text and "\r" not in text:
+        return f"data: {text}\n\n".encode()
+    return "".join(f"data: {line}\n" for line in _LINE_BREAK.split(text)).encode() + b"\n"
+
+
+def encode_event(item: Any) -> bytes:
+    """Frame one item of an event stream: a ``str``, a ``dict``/``list`` or an :class:`Event`."""
+    if type(item) is Event:
+        return item.encode()
+    if isinstance(item, (str, dict, list)):
+        return _data_lines(item)
+    if isinstance(item, Event):
+        return item.encode()
+    raise TypeError(
+        f"an EventStream yielded a {type(item).__name__}; yield a str, a dict or list"
+        " (sent as JSON), or an Event"
+    )
+
+
+class _Failure:
+    """The generator raised: carried across the queue, raised by the reader."""
+
+    __slots__ = ("error",)
+
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
+
+
+_END: Any = object()
+
+
+class EventStream:
+    """A ``text/event-stream`` response body built from a generator.
+
+    The generator yields ``str`` (one event's data), ``dict`` or ``list``
+    (data as JSON) or :class:`Event` (data plus ``event``, ``id``, ``retry``).
+    Return the stream from a handler::
+
+        return EventStream(events())                  # 200, heartbeat every 15 s
+        return EventStream(events(), heartbeat=5)     # a chattier heartbeat
+        return EventStream(events(), heartbeat=None)  # none (and no extra greenlet)
+
+    The response carries ``Content-Type: text/event-stream``,
+    ``Cache-Control: no-cache`` and ``X-Accel-Buffering: no`` (so nginx does
+    not buffer it). Like any streamed body it is primed before headers are
+    sent (an error or a ``redirect()`` before the first event is a proper
+    response) and closed when the client disconnects, which runs the
+    generator's ``finally:``. A disconnect is noticed at the next write: the
+    next event or heartbeat.
+
+    :param source: an iterable of events, typically a generator.
+    :param heartbeat: seconds of silence after which a ``: heartbeat`` comment
+        is sent, or ``None`` for no heartbeat.
+    """
+
+    __slots__ = ("_closing", "_heartbeat", "_iterator", "_pump", "_queue")
+
+    #: Headers every event stream is sent with; they replace the stream defaults.
+    headers: ClassVar[list[tuple[str, str]]] = [
+        ("Content-Type", "text/event-stream"),
+        ("Cache-Control", "no-cache"),
+        ("X-Accel-Buffering", "no"),
+    ]
+
+    def __init__(self, source: Iterable[Any], *, heartbeat: float | None = 15.0) -> None:
+        if callable(source) and not isinstance(source, Iterable):
+            raise TypeError(
+                "EventStream() takes an iterable of events: call the generator function,"
+                " EventStream(events()) not EventStream(events)"
+            )
+        if heartbeat is not None and (isinstance(heartbeat, bool) or not heartbeat > 0):
+            raise ValueError(f"heartbeat must be seconds > 0, or None; got {heartbeat!r}")
+        self._iterator: Iterator[Any] = iter(source)
+        self._heartbeat = heartbeat
+        self._queue: Queue[Any] | None = None
+        self._pump: greenlet | None = None
+        self._closing: _GeventEvent | None = None
+
+    @staticmethod
+    def last_event_id(request: Request | None = None) -> str | None:
+        """The ``Last-Event-ID`` a reconnecting EventSource sent, or ``None``.
+
+        Browsers reconnect on their own after a dropped stream and send the
+        ``id`` of the last event they received, so a stream can resume where
+        it stopped. With no argument it reads the current request (like
+        ``headers()``); pass *request* to read another.
+
+        >>> since = EventStream.last_event_id()          # doctest: +SKIP
+        """
+        found = (request.headers if request is not None else _request_headers()).get(
+            "Last-Event-ID"
+        )
+        return found or None
+
+    # -- the WSGI body -------------------------------------------------------
+
+    def __iter__(self) -> EventStream:
+        return self
+
+    def __next__(self) -> bytes:
+        if self._heartbeat is None:
+            return encode_event(next(self._iterator))
+        queue = self._queue
+        if queue is None:
+            queue = self._start()
+        from gevent.queue import Empty
+
+        try:
+            item = queue.get(timeout=self._heartbeat)
+        except Empty:
+            return HEARTBEAT
+        if type(item) is bytes:
+            return item
+        queue.put(_END)  # the generator is done: stay exhausted if asked again
+        if item is _END:
+            raise StopIteration
+        raise item.error
+
+    def _start(self) -> Queue[Any]:
+        import gevent
+        from gevent.queue import Queue
+
+        queue: Queue[Any] = Queue(maxsize=1)
+        self._queue = queue
+        # A copy of the current context, so cookies(), headers() and session()
+        # still work inside the generator in its own greenlet.
+        context = contextvars.copy_context()
+        self._pump = gevent.spawn_raw(context.run, self._run_source, queue)
+        return queue
+
+    def _run_source(self, queue: Queue[Any]) -> None:
+        """The generator's greenlet: encode each event and hand it over, one at a time."""
+        from greenlet import GreenletExit
+
+        iterator = self._iterator
+        try:
+            for item in iterator:
+                queue.put(encode_event(item))
+            queue.put(_END)
+        except GreenletExit:
+            pass  # close(): the generator's finally has run, or runs just below
+        except BaseException as exc:
+            queue.put(_Failure(exc))
+        finally:
+            close = getattr(iterator, "close", None)
+            if close is not None:
+                close()
+            if self._closing is not None:
+                self._closing.set()
+
+    def close(self) -> None:
+        """Stop the generator and run its ``finally:`` (PEP 3333 ``close()``).
+
+        Waits up to :data:`CLOSE_TIMEOUT` seconds for the generator's cleanup
+        when it runs in its own greenlet, so resources are freed when this
+        returns.
+        """
+        pump = self._pump
+        if pump is None:
+            close = getattr(self._iterator, "close", None)
+            if close is not None:
+                close()
+            return
+        if pump.dead:
+            return
+        import gevent
+        from gevent.event import Event as GeventEvent
+        from greenlet import GreenletExit
+
+        closing = self._closing = GeventEvent()
+        gevent.kill(pump, GreenletExit)
+        closing.wait(CLOSE_TIMEOUT)
+
+    def __repr__(self) -> str:
+        return f"<EventStream heartbeat={self._heartbeat}>"
