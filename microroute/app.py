@@ -11,6 +11,7 @@ bad route stops start-up there with an error naming the file.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import time
@@ -288,12 +289,17 @@ class App:
             # A cache HIT without routing, context or a handler: one dict lookup.
             query = environ.get("QUERY_STRING")
             path = environ.get("PATH_INFO") or "/"
-            entry = fast.get(f"{path}?{query}" if query else path)
+            key = f"{path}?{query}" if query else path
+            entry = fast.get(key)
             if (
                 entry is not None
                 and (entry.revalidate is None or time.time() - entry.created < entry.revalidate)
                 and "HTTP_IF_NONE_MATCH" not in environ
+                and entry.endpoint is not None
+                and entry.endpoint.dynamic_reason is None
             ):
+                with contextlib.suppress(KeyError):  # evicted meanwhile
+                    fast.move_to_end(key)  # keep the LRU order true
                 start_response(entry.status, entry.hit)
                 return [entry.body]
         state = RequestState(self, environ)

@@ -91,6 +91,7 @@ class Entry:
     __slots__ = (
         "body",
         "created",
+        "endpoint",
         "etag",
         "headers",
         "hit",
@@ -119,6 +120,9 @@ class Entry:
         self.hit = [*headers, ("ETag", self.etag), ("X-Microroute-Cache", "HIT")]
         self.stale = [*headers, ("ETag", self.etag), ("X-Microroute-Cache", "STALE")]
         self.size = len(body) + sum(len(k) + len(v) for k, v in headers) + 256
+        #: The handler that made it, when made in this process: once that
+        #: handler proves dynamic, its entries are no longer served.
+        self.endpoint: Endpoint | None = None
 
     def is_stale(self, now: float) -> bool:
         return self.revalidate is not None and now - self.created >= self.revalidate
@@ -410,6 +414,7 @@ class RouteCache:
             now(),
             None if revalidate is False else float(revalidate),
         )
+        entry.endpoint = endpoint
         self.store.set(key, entry)
         return entry
 

@@ -342,22 +342,28 @@ class Session(dict[str, Any]):
 
     modified: bool
 
-    def __init__(self, data: Mapping[str, Any] | None = None, existed: bool = False) -> None:
+    def __init__(
+        self,
+        data: Mapping[str, Any] | None = None,
+        existed: bool = False,
+        state: RequestState | None = None,
+    ) -> None:
         super().__init__(data or {})
         self.modified = False
         self._existed = existed
+        self._state = state
 
     @classmethod
     def load(cls, state: RequestState) -> Session:
         app = state.app
         raw = state.cookies().get(app.session_cookie)
         if raw is None:
-            return cls()
+            return cls(state=state)
         try:
             data = _serializer(app).loads(raw, max_age=app.session_max_age)
         except BadSignature:
-            return cls()
-        return cls(data if isinstance(data, dict) else {}, existed=True)
+            return cls(state=state)
+        return cls(data if isinstance(data, dict) else {}, existed=True, state=state)
 
     def save(self, cookies: Cookies) -> None:
         app = cookies._state.app
@@ -370,29 +376,34 @@ class Session(dict[str, Any]):
         cookies.set(app.session_cookie, value, max_age=app.session_max_age)
 
     def _changed(self) -> None:
+        if self._state is not None and self._state.sent:
+            # Saved with the response headers, which are gone: fail loudly
+            # rather than drop the change.
+            raise RuntimeError(
+                "session() changed after the response headers were sent; in a streamed"
+                " response, change the session before the first chunk"
+            )
         self.modified = True
 
     def __setitem__(self, key: str, value: Any) -> None:
-        super().__setitem__(key, value)
         self._changed()
+        super().__setitem__(key, value)
 
     def __delitem__(self, key: str) -> None:
-        super().__delitem__(key)
         self._changed()
+        super().__delitem__(key)
 
     def clear(self) -> None:
-        super().clear()
         self._changed()
+        super().clear()
 
     def pop(self, key: str, *default: Any) -> Any:
-        value = super().pop(key, *default)
         self._changed()
-        return value
+        return super().pop(key, *default)
 
     def popitem(self) -> tuple[str, Any]:
-        item = super().popitem()
         self._changed()
-        return item
+        return super().popitem()
 
     def setdefault(self, key: str, default: Any = None) -> Any:
         if key not in self:
@@ -400,8 +411,8 @@ class Session(dict[str, Any]):
         return super().setdefault(key, default)
 
     def update(self, *args: Any, **kwargs: Any) -> None:
-        super().update(*args, **kwargs)
         self._changed()
+        super().update(*args, **kwargs)
 
 
 def _serializer(app: App) -> URLSafeTimedSerializer:

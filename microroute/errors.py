@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from http import HTTPStatus
 from typing import NoReturn
+from urllib.parse import unquote
 
 __all__ = [
     "ControlFlow",
@@ -30,6 +31,7 @@ __all__ = [
     "not_found",
     "permanent_redirect",
     "redirect",
+    "safe_location",
     "status_phrase",
 ]
 
@@ -111,20 +113,49 @@ class ControlFlow(BaseException):
         return f"{self.status}: {self.message}"
 
 
+_REDIRECT_STATUSES = (301, 302, 303, 307, 308)
+
+
+def safe_location(url: str) -> str:
+    """Return *url* if it is a safe redirect target, else raise a 400 :class:`HTTPError`.
+
+    A target that looks like a local path but would leave the site —
+    ``//evil.example``, ``/\\evil.example``, ``/%2F%2Fevil.example`` — is
+    refused, so a ``?next=`` parameter passed to ``redirect()`` cannot become an
+    open redirect. Control characters are refused too. An explicit absolute
+    URL (``https://other.example/``) is allowed, as in Next.js.
+    """
+    if not isinstance(url, str):
+        raise TypeError(f"a redirect target must be a str, got {type(url).__name__}")
+    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in url):
+        raise HTTPError(400, "Unsafe redirect target: it contains control characters")
+    decoded = unquote(url)
+    for candidate in (url, decoded, unquote(decoded)):
+        stripped = candidate.lstrip()
+        if stripped[:2] in ("//", "/\\", "\\\\", "\\/"):
+            raise HTTPError(
+                400,
+                "Unsafe redirect target: a path starting with two slashes leaves the site;"
+                " use an absolute https:// URL to redirect elsewhere",
+            )
+    return url
+
+
 def redirect(url: str, status: int = 307) -> NoReturn:
     """Stop the handler and redirect to *url* (307 Temporary Redirect).
 
     Relative URLs are resolved against the request. Cookies set before the
-    call still go out on the redirect.
+    call still go out on the redirect. See :func:`safe_location` for the
+    targets that are refused.
     """
-    if status not in (301, 302, 303, 307, 308):
+    if status not in _REDIRECT_STATUSES:
         raise ValueError(f"redirect status must be 301, 302, 303, 307 or 308, got {status!r}")
-    raise ControlFlow(status, location=url)
+    raise ControlFlow(status, location=safe_location(url))
 
 
 def permanent_redirect(url: str) -> NoReturn:
     """Stop the handler and redirect to *url* for good (308 Permanent Redirect)."""
-    raise ControlFlow(308, location=url)
+    raise ControlFlow(308, location=safe_location(url))
 
 
 def not_found(message: str | None = None) -> NoReturn:

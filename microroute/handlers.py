@@ -236,7 +236,13 @@ def _header_pairs(headers: Any, source: str) -> Headers:
     for item in items:
         if not (isinstance(item, tuple | list) and len(item) == 2):
             raise ReturnValueError(f"{source} returned a bad header entry {item!r}")
-        pairs.append((str(item[0]), str(item[1])))
+        name, value = str(item[0]), str(item[1])
+        if any(c in name or c in value for c in "\r\n\0") or not name:
+            # A line break would let the value inject headers of its own.
+            raise ReturnValueError(
+                f"{source} returned header {name!r} with a line break or NUL in it"
+            )
+        pairs.append((name, value))
     return pairs
 
 

@@ -25,6 +25,7 @@ from typing import Any
 from werkzeug.wrappers import Response as _WerkzeugResponse
 
 from .context import RequestState, bind, unbind
+from .errors import safe_location
 
 __all__ = ["Reply", "Response", "StreamBody", "encode_json", "error_reply", "json_reply"]
 
@@ -191,7 +192,11 @@ class Response(_WerkzeugResponse):
 
     @classmethod
     def redirect(cls, url: str, status: int = 307) -> Response:
-        """A redirect to *url* (307 keeps the method and body; pass 308 for permanent)."""
+        """A redirect to *url* (307 keeps the method and body; pass 308 for permanent).
+
+        Targets that would leave the site while looking local (``//evil.example``)
+        are refused with a 400; see :func:`microroute.errors.safe_location`.
+        """
         if status not in (301, 302, 303, 307, 308):
             raise ValueError(f"redirect status must be 301, 302, 303, 307 or 308, got {status}")
-        return cls(b"", status=status, headers={"Location": url})
+        return cls(b"", status=status, headers={"Location": safe_location(url)})
