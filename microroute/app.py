@@ -39,7 +39,7 @@ from .middleware import (
     reply_to_response,
     response_to_reply,
 )
-from .requests import Request
+from .requests import DEFAULT_MAX_JSON_DEPTH, Request
 from .responses import Headers, Reply, StreamBody, error_reply, status_line
 from .routing import Router, RouteSpec, normalize_path
 from .table import Route, RouteTable, build_routes
@@ -84,6 +84,13 @@ class App:
         or ``MICROROUTE_CACHE=0``), or in a given :class:`~microroute.cache.CacheStore`
         such as :class:`~microroute.cache.RedisStore`.
     :param cache_max_bytes: the in-memory store's bound (64 MiB by default).
+    :param max_json_depth: ``request.json`` refuses deeper nesting with a 400 (64).
+    :param max_form_parts: multipart parts/fields accepted in a form (1000).
+    :param max_form_memory_size: bytes a non-file form field may hold (500 kB).
+    :param handler_timeout: seconds a handler may run before the client gets a
+        504 and the handler is interrupted (``None``: no limit). It relies on
+        gevent: the handler is stopped at its next cooperative (I/O) call.
+        Streams are exempt once their first chunk is out.
     """
 
     def __init__(
@@ -98,6 +105,10 @@ class App:
         session_max_age: int = DEFAULT_SESSION_MAX_AGE,
         cache: bool | CacheStore = True,
         cache_max_bytes: int = DEFAULT_MAX_BYTES,
+        max_json_depth: int = DEFAULT_MAX_JSON_DEPTH,
+        max_form_parts: int = 1000,
+        max_form_memory_size: int = 500_000,
+        handler_timeout: float | None = None,
     ) -> None:
         for router in routers:
             if not isinstance(router, Router):
@@ -117,6 +128,14 @@ class App:
         self.trust_proxy = trust_proxy
         self.session_cookie = session_cookie
         self.session_max_age = session_max_age
+        self.max_json_depth = max_json_depth
+        self.max_form_parts = max_form_parts
+        self.max_form_memory_size = max_form_memory_size
+        if handler_timeout is not None and not handler_timeout > 0:
+            raise ValueError(
+                f"handler_timeout must be a number of seconds > 0, got {handler_timeout!r}"
+            )
+        self.handler_timeout = handler_timeout
         self._error_handlers: dict[type[BaseException] | int, ErrorHandler] = {}
         self._middleware: list[Middleware] = []
         self._pipeline: CallNext | None = None
@@ -377,12 +396,42 @@ class App:
         if endpoint.needs_request:
             request = state.request
             request.params = params
+        if self.handler_timeout is not None:
+            return self._run_with_timeout(endpoint, state, request, params)
         try:
             return coerce(endpoint.invoke(request, params), endpoint.source, state.environ)
         except Exception as exc:
             return self._error(exc, state.environ, endpoint.source)
         except ControlFlow as signal:
             return self._error(signal, state.environ, endpoint.source)
+
+    def _run_with_timeout(
+        self, endpoint: Endpoint, state: RequestState, request: Request | None, params: Any
+    ) -> Reply:
+        """Run a handler under ``gevent.Timeout``: past the limit, a 504."""
+        import gevent
+
+        timeout = gevent.Timeout(self.handler_timeout)
+        timeout.start()
+        try:
+            return coerce(endpoint.invoke(request, params), endpoint.source, state.environ)
+        except gevent.Timeout as fired:
+            if fired is not timeout:
+                raise
+            logger.error(
+                "%s did not finish within handler_timeout=%ss; answered 504",
+                endpoint.source,
+                self.handler_timeout,
+            )
+            return error_reply(
+                504, f"The handler did not finish within {self.handler_timeout:g} seconds"
+            )
+        except Exception as exc:
+            return self._error(exc, state.environ, endpoint.source)
+        except ControlFlow as signal:
+            return self._error(signal, state.environ, endpoint.source)
+        finally:
+            timeout.close()
 
     def _head(self, get: Endpoint, state: RequestState, params: dict[str, Any]) -> Reply:
         """HEAD served from GET: GET's status and headers, no body."""

@@ -90,7 +90,12 @@ class RequestState:
         if self._request is None:
             from .requests import Request
 
-            self._request = Request(self.environ, None, self.app.max_body_size)
+            app = self.app
+            request = Request(self.environ, None, app.max_body_size)
+            request.max_json_depth = app.max_json_depth
+            request.max_form_parts = app.max_form_parts
+            request.max_form_memory_size = app.max_form_memory_size
+            self._request = request
         return self._request
 
     @property
