@@ -11,7 +11,6 @@ bad route stops start-up there with an error naming the file.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import time
@@ -40,7 +39,15 @@ from .middleware import (
     response_to_reply,
 )
 from .requests import DEFAULT_MAX_JSON_DEPTH, Request
-from .responses import Headers, Reply, StreamBody, error_reply, status_line
+from .responses import (
+    JSON_TYPE,
+    Headers,
+    Reply,
+    StreamBody,
+    encode_json,
+    error_reply,
+    status_line,
+)
 from .routing import Router, RouteSpec, normalize_path
 from .table import Route, RouteTable, build_routes
 
@@ -56,6 +63,8 @@ M = TypeVar("M", bound=Middleware)
 
 DEFAULT_MAX_BODY_SIZE = 16 * 1024 * 1024
 DEFAULT_SESSION_MAX_AGE = 14 * 24 * 3600
+_OK = status_line(200)
+_JSON_TYPE = ("Content-Type", JSON_TYPE)
 # Safe characters for a path echoed back in a Location header.
 _PATH_SAFE = "/:@!$&'()*+,;=-._~"
 
@@ -314,11 +323,12 @@ class App:
                 entry is not None
                 and (entry.revalidate is None or time.time() - entry.created < entry.revalidate)
                 and "HTTP_IF_NONE_MATCH" not in environ
-                and entry.endpoint is not None
-                and entry.endpoint.dynamic_reason is None
+                and (entry.endpoint is None or entry.endpoint.dynamic_reason is None)
             ):
-                with contextlib.suppress(KeyError):  # evicted meanwhile
+                try:  # noqa: SIM105 - contextlib.suppress costs more than the lookup
                     fast.move_to_end(key)  # keep the LRU order true
+                except KeyError:  # evicted meanwhile by another thread
+                    pass
                 start_response(entry.status, entry.hit)
                 return [entry.body]
         state = RequestState(self, environ)
@@ -328,7 +338,7 @@ class App:
                 status, headers, body = self._dispatch(environ, state)
             else:
                 status, headers, body = response_to_reply(self._pipeline(state.request), environ)
-            if state.touched:
+            if state.touched:  # cookies() or session() was used
                 status, headers, body = self._with_cookies(state, status, headers, body)
             state.sent = True
         finally:
@@ -399,7 +409,11 @@ class App:
         if self.handler_timeout is not None:
             return self._run_with_timeout(endpoint, state, request, params)
         try:
-            return coerce(endpoint.invoke(request, params), endpoint.source, state.environ)
+            result = endpoint.invoke(request, params)
+            if type(result) is dict:  # the most common return, without the coerce call
+                body = encode_json(result)
+                return _OK, [_JSON_TYPE, ("Content-Length", str(len(body)))], [body]
+            return coerce(result, endpoint.source, state.environ)
         except Exception as exc:
             return self._error(exc, state.environ, endpoint.source)
         except ControlFlow as signal:

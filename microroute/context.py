@@ -67,6 +67,7 @@ class RequestState:
         "environ",
         "mode",
         "sent",
+        "touched",
         "where",
     )
 
@@ -78,6 +79,8 @@ class RequestState:
         self._session: Session | None = None
         #: Set once headers have gone out: a cookie set later could not be sent.
         self.sent = False
+        #: Whether cookies() or session() was used, so Set-Cookie may be due.
+        self.touched = False
         #: The first helper the handler called ("cookies()", ...), if any.
         self.dynamic_call: str | None = None
         #: The running route's ``dynamic`` config when not "auto", and its name.
@@ -107,10 +110,6 @@ class RequestState:
             return proto.split(",")[0].strip().lower() == "https"
         return False
 
-    @property
-    def touched(self) -> bool:
-        """Whether cookies() or session() was used, so Set-Cookie may be due."""
-        return self._cookies is not None or self._session is not None
 
     def restrict(self, mode: str, where: str) -> None:
         """Apply a route's ``dynamic = "force-static"`` or ``"error"`` to this request.
@@ -144,11 +143,13 @@ class RequestState:
     def cookies(self) -> Cookies:
         if self._cookies is None:
             self._cookies = Cookies(self)
+            self.touched = True
         return self._cookies
 
     def session(self) -> Session:
         if self._session is None:
             self._session = Session.load(self)
+            self.touched = True
         return self._session
 
 
