@@ -1,8 +1,11 @@
 """The ``microroute`` command (also ``python -m microroute``).
 
-``microroute run [TARGET] [--host H] [--port P] [--reload] [--debug]`` serves
-an app with gevent's WSGI server (see :mod:`microroute.server`); TARGET is
-resolved by :mod:`microroute.loading`.
+``microroute run [TARGET] [--host H] [--port P] [--reload] [--debug]
+[--no-access-log]`` serves an app with gevent's WSGI server (see
+:mod:`microroute.server`), after a banner with its URL and route table.
+``microroute routes [TARGET]`` prints that route table and exits. TARGET is
+resolved by :mod:`microroute.loading`; a TARGET that cannot start prints one
+``error: ...`` line naming the file and exits 1, for both commands.
 
 gevent must monkey-patch the standard library *before* anything else imports
 ``socket``, ``threading`` or ``ssl``, or those modules keep blocking versions
@@ -18,6 +21,7 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -26,7 +30,9 @@ if TYPE_CHECKING:
 
     from _typeshed.wsgi import WSGIApplication
 
-__all__ = ["main"]
+    from microroute.table import Route
+
+__all__ = ["RouteRow", "format_route_table", "main", "route_rows"]
 
 #: Set in the server process that ``--reload`` starts, so it serves instead of
 #: supervising another child.
@@ -53,6 +59,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not 0 <= args.port <= 65535:
             parser.error(f"--port must be 0-65535, got {args.port}")
         return _run(args, args_list)
+    if args.command == "routes":
+        return _routes(args.target)
     parser.print_help(sys.stderr)
     return 2
 
@@ -68,13 +76,11 @@ def _parser() -> argparse.ArgumentParser:
         help="serve an app with gevent's WSGI server",
         description="Serve TARGET with gevent's WSGI server until SIGTERM or Ctrl-C.",
     )
-    run.add_argument(
-        "target",
-        nargs="?",
-        metavar="TARGET",
-        help="a .py file (serves its `app`), module:attr, or a folder holding app/ "
-        "(default: the current folder)",
+    target_help = (
+        "a .py file (its `app`), module:attr, or a folder holding app/ "
+        "(default: the current folder)"
     )
+    run.add_argument("target", nargs="?", metavar="TARGET", help=target_help)
     run.add_argument("--host", default="127.0.0.1", help="address to bind (default: %(default)s)")
     run.add_argument("--port", type=int, default=8000, help="port to bind (default: %(default)s)")
     run.add_argument(
@@ -83,8 +89,20 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--debug",
         action="store_true",
-        help="tracebacks in 500 responses, and an access log on stderr",
+        help="tracebacks in 500 responses, and debug logging from microroute",
     )
+    run.add_argument(
+        "--no-access-log",
+        dest="access_log",
+        action="store_false",
+        help="do not log one line per request on stderr",
+    )
+    routes = commands.add_parser(
+        "routes",
+        help="print the route table of an app",
+        description="Print TARGET's routes: methods, path, static or dynamic, and source.",
+    )
+    routes.add_argument("target", nargs="?", metavar="TARGET", help=target_help)
     return parser
 
 
@@ -105,16 +123,56 @@ def _run(args: argparse.Namespace, argv: list[str]) -> int:
         app = load_app(args.target)
         if args.debug:
             _enable_debug(app)
-        serve(app, args.host, args.port, access_log=args.debug)
+        serve(app, args.host, args.port, access_log=args.access_log, banner=_banner(app))
     except StartupError as exc:
         print(f"error: {exc}", file=sys.stderr, flush=True)
         return 1
+    # Stopped cleanly: a second SIGTERM or Ctrl-C while the interpreter exits
+    # must not turn the exit status 0 into a signal death or a traceback.
+    import signal
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, signal.SIG_IGN)
     return 0
 
 
+def _routes(target: str | None) -> int:
+    from microroute.errors import StartupError
+    from microroute.loading import load_app
+
+    try:
+        app = load_app(target)
+    except StartupError as exc:
+        print(f"error: {exc}", file=sys.stderr, flush=True)
+        return 1
+    rows = route_rows(app)
+    if rows is None:
+        print(
+            f"error: {target or '.'} is a {type(app).__name__}, not a microroute App: "
+            "it has no route table",
+            file=sys.stderr,
+            flush=True,
+        )
+        return 1
+    print(format_route_table(rows))
+    return 0
+
+
+def _banner(app: WSGIApplication) -> str:
+    """The route table printed under ``microroute serving on URL``."""
+    rows = route_rows(app)
+    if rows is None:
+        return f"  serving the WSGI application {type(app).__name__} (no route table)"
+    return format_route_table(rows, indent="  ")
+
+
 def _enable_debug(app: WSGIApplication) -> None:
+    import logging
+
     from microroute.app import App
 
+    logging.basicConfig(format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("microroute").setLevel(logging.DEBUG)
     if isinstance(app, App):
         app.debug = True
     else:
@@ -124,6 +182,76 @@ def _enable_debug(app: WSGIApplication) -> None:
             file=sys.stderr,
             flush=True,
         )
+
+
+# The route table ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RouteRow:
+    """One line of the route table (``microroute routes`` and the banner)."""
+
+    methods: str
+    path: str
+    source: str
+    #: "static" or "dynamic", with why (from ``App.route_table()``); None
+    #: prints no column.
+    cache: str | None = None
+
+
+def route_rows(app: WSGIApplication) -> list[RouteRow] | None:
+    """The rows of *app*'s route table, sorted by path; None for a non-microroute app."""
+    from microroute.app import App
+
+    if not isinstance(app, App):
+        return None
+    caching = {row["path"]: row for row in app.route_table()}
+    rows = []
+    for route in app.routes:
+        found = caching.get(route.pattern.path)
+        cache = None
+        if found is not None:
+            cache = f"{found['mode']} ({found['reason']})" if found["reason"] else found["mode"]
+        rows.append(
+            RouteRow(" ".join(route.methods), route.pattern.path, _route_source(route), cache)
+        )
+    return rows
+
+
+def _route_source(route: Route) -> str:
+    """A discovered route's file; otherwise the handlers' ``file:line function()``."""
+    if route.file is not None:
+        return _relative(route.file)
+    sources = dict.fromkeys(route.sources[method] for method in route.methods)
+    return ", ".join(_relative(source) for source in sources)
+
+
+def _relative(source: str) -> str:
+    cwd = os.getcwd() + os.sep
+    return source[len(cwd) :] if source.startswith(cwd) else source
+
+
+def format_route_table(rows: list[RouteRow], indent: str = "") -> str:
+    """Aligned columns: METHODS, PATH, SOURCE (and CACHE when known).
+
+    >>> print(format_route_table([RouteRow("GET", "/hello/[name]", "hello.py:30 hello()")]))
+    METHODS  PATH           SOURCE
+    GET      /hello/[name]  hello.py:30 hello()
+    """
+    if not rows:
+        return f"{indent}(no routes)"
+    with_cache = any(row.cache is not None for row in rows)
+    table = [["METHODS", "PATH", *(["CACHE"] if with_cache else []), "SOURCE"]]
+    for row in rows:
+        cache = [row.cache or "-"] if with_cache else []
+        table.append([row.methods, row.path, *cache, row.source])
+    # Every column but the last is padded; the source may be long.
+    widths = [max(len(line[i]) for line in table) for i in range(len(table[0]) - 1)]
+    return "\n".join(
+        indent
+        + "  ".join([*(cell.ljust(w) for cell, w in zip(line, widths, strict=False)), line[-1]])
+        for line in table
+    )
 
 
 # --reload ------------------------------------------------------------------

@@ -30,11 +30,14 @@ must send something: a comment line, which every EventSource ignores. But a
 generator blocked in ``time.sleep()`` or a socket read cannot be interrupted
 from its own greenlet to write one. So, when heartbeats are on, the generator
 runs in a greenlet of its own and hands each encoded event over through a
-one-slot queue; the greenlet that writes the response waits on that queue with
-a timeout, and every timeout becomes a ``: heartbeat`` comment. The one-slot
-queue keeps a slow client from letting the generator run ahead and pile up
-events in memory. Closing the stream kills that greenlet, which raises
-``GreenletExit`` where the generator is blocked, so its ``finally:`` runs.
+one-event slot; the greenlet that writes the response waits on that slot with
+a timeout, and every timeout becomes a ``: heartbeat`` comment. The generator
+waits only when the slot is still full, so a slow client never lets it run
+more than one event ahead. The slot is two
+``Waiter`` objects rather than a ``gevent.queue.Queue``: a queue costs ~2.5 KiB
+per stream, which 10,000 streams feel (see ``benchmarks/README-sse.md``).
+Closing the stream kills that greenlet, which raises ``GreenletExit`` where
+the generator is blocked, so its ``finally:`` runs.
 ``EventStream(gen, heartbeat=None)`` runs the generator inline, with no extra
 greenlet, for apps that do not need heartbeats.
 
@@ -56,7 +59,7 @@ from .responses import encode_json
 
 if TYPE_CHECKING:
     from gevent.event import Event as _GeventEvent
-    from gevent.queue import Queue
+    from gevent.hub import Waiter
     from greenlet import greenlet
 
     from .requests import Request
@@ -153,7 +156,7 @@ def encode_event(item: Any) -> bytes:
 
 
 class _Failure:
-    """The generator raised: carried across the queue, raised by the reader."""
+    """The generator raised: carried across to the reader, raised there."""
 
     __slots__ = ("error",)
 
@@ -161,7 +164,8 @@ class _Failure:
         self.error = error
 
 
-_END: Any = object()
+_EMPTY: Any = object()  # the hand-off slot holds nothing
+_END: Any = object()  # the generator is exhausted
 
 
 class EventStream:
@@ -188,7 +192,7 @@ class EventStream:
         is sent, or ``None`` for no heartbeat.
     """
 
-    __slots__ = ("_closing", "_heartbeat", "_iterator", "_pump", "_queue")
+    __slots__ = ("_closing", "_heartbeat", "_iterator", "_pump", "_reader", "_slot", "_writer")
 
     #: Headers every event stream is sent with; they replace the stream defaults.
     headers: ClassVar[list[tuple[str, str]]] = [
@@ -207,8 +211,10 @@ class EventStream:
             raise ValueError(f"heartbeat must be seconds > 0, or None; got {heartbeat!r}")
         self._iterator: Iterator[Any] = iter(source)
         self._heartbeat = heartbeat
-        self._queue: Queue[Any] | None = None
-        self._pump: greenlet | None = None
+        self._pump: greenlet | None = None  # the generator's greenlet, once started
+        self._slot: Any = _EMPTY  # an encoded event handed over, _END or a _Failure
+        self._reader: Waiter[Any] | None = None  # the response's greenlet, waiting
+        self._writer: Waiter[Any] | None = None  # the generator's greenlet, waiting
         self._closing: _GeventEvent | None = None
 
     @staticmethod
@@ -235,47 +241,85 @@ class EventStream:
     def __next__(self) -> bytes:
         if self._heartbeat is None:
             return encode_event(next(self._iterator))
-        queue = self._queue
-        if queue is None:
-            queue = self._start()
-        from gevent.queue import Empty
-
-        try:
-            item = queue.get(timeout=self._heartbeat)
-        except Empty:
-            return HEARTBEAT
+        if self._pump is None:
+            self._start()
+        item = self._slot
+        if item is _EMPTY:
+            item = self._wait(self._heartbeat)
+            if item is _EMPTY:
+                return HEARTBEAT
         if type(item) is bytes:
+            self._slot = _EMPTY
+            writer = self._writer
+            if writer is not None:  # the generator may make the next event now
+                self._writer = None
+                writer.hub.loop.run_callback(writer.switch, None)
             return item
-        queue.put(_END)  # the generator is done: stay exhausted if asked again
+        self._slot = _END  # stay exhausted if asked again
         if item is _END:
             raise StopIteration
         raise item.error
 
-    def _start(self) -> Queue[Any]:
+    def _wait(self, seconds: float) -> Any:
+        """Park the response's greenlet until an event is handed over or *seconds* pass."""
+        from gevent.hub import Waiter, get_hub
+
+        hub = get_hub()
+        reader: Waiter[Any] = Waiter(hub)
+        self._reader = reader
+        timer = hub.loop.timer(seconds)
+        timer.start(reader.switch, None)
+        try:
+            reader.get()
+        finally:
+            timer.close()
+            self._reader = None
+        return self._slot
+
+    def _start(self) -> None:
         import gevent
-        from gevent.queue import Queue
 
-        queue: Queue[Any] = Queue(maxsize=1)
-        self._queue = queue
-        # A copy of the current context, so cookies(), headers() and session()
-        # still work inside the generator in its own greenlet.
-        context = contextvars.copy_context()
-        self._pump = gevent.spawn_raw(context.run, self._run_source, queue)
-        return queue
+        pump = gevent.spawn_raw(self._run_source)
+        # The current context, so cookies(), headers() and session() still work
+        # inside the generator; set directly, it costs no extra stack frame.
+        pump.gr_context = contextvars.copy_context()
+        self._pump = pump
 
-    def _run_source(self, queue: Queue[Any]) -> None:
+    def _hand_over(self, item: Any) -> None:
+        """In the generator's greenlet: put *item* in the slot, once the last one was taken.
+
+        The generator goes straight back to work after handing an event over:
+        waiting for the response's greenlet to take it would delay its next
+        ``time.sleep()`` by a whole scheduling round, and under load the gaps
+        between events would stretch by that much (measured: 2 s instead of
+        1 s with 10,000 streams).
+        """
+        from gevent.hub import Waiter, get_hub
+
+        hub = get_hub()
+        if self._slot is not _EMPTY:  # the client is slower than the generator: wait
+            writer: Waiter[Any] = Waiter(hub)
+            self._writer = writer
+            writer.get()
+        self._slot = item
+        reader = self._reader
+        if reader is not None:
+            self._reader = None
+            hub.loop.run_callback(reader.switch, None)
+
+    def _run_source(self) -> None:
         """The generator's greenlet: encode each event and hand it over, one at a time."""
         from greenlet import GreenletExit
 
         iterator = self._iterator
         try:
             for item in iterator:
-                queue.put(encode_event(item))
-            queue.put(_END)
+                self._hand_over(encode_event(item))
+            self._hand_over(_END)
         except GreenletExit:
             pass  # close(): the generator's finally has run, or runs just below
         except BaseException as exc:
-            queue.put(_Failure(exc))
+            self._hand_over(_Failure(exc))
         finally:
             close = getattr(iterator, "close", None)
             if close is not None:
