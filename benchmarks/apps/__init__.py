@@ -1,0 +1,98 @@
+"""The apps under test and the three requests every one of them serves.
+
+Each module here exposes a WSGI ``app`` serving, with the same bytes:
+
+* ``GET /hello``       -> ``{"message":"Hello, World!"}``
+* ``GET /users/<id>``  -> ``{"id":"<id>"}`` (the id as the string in the path)
+* ``POST /echo``       -> the JSON body back
+
+(Flask ends its JSON bodies with a newline; the rest is byte-identical.)
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = ["APPS", "ENDPOINTS", "AppSpec", "Endpoint", "load"]
+
+WSGIApp = Callable[..., Any]
+
+
+@dataclass(frozen=True)
+class AppSpec:
+    """One app under test: a short key, a label for tables, where its ``app`` lives."""
+
+    key: str
+    label: str
+    target: str  # "module:attr", importable from the repository root
+
+    @property
+    def module(self) -> str:
+        return self.target.partition(":")[0]
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """One of the three requests, and the JSON every app must answer it with."""
+
+    key: str
+    method: str
+    path: str
+    expected: Any
+    body: bytes = b""
+
+    @property
+    def label(self) -> str:
+        return f"{self.method} {self.path}"
+
+    @property
+    def expected_bytes(self) -> bytes:
+        return compact_json(self.expected)
+
+
+def compact_json(data: Any) -> bytes:
+    return json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+APPS: list[AppSpec] = [
+    AppSpec("raw", "raw WSGI", "benchmarks.apps.raw_wsgi:app"),
+    AppSpec("werkzeug", "plain werkzeug", "benchmarks.apps.plain_werkzeug:app"),
+    AppSpec("flask", "Flask", "benchmarks.apps.flask_app:app"),
+    AppSpec("falcon", "Falcon", "benchmarks.apps.falcon_app:app"),
+    AppSpec("bottle", "Bottle", "benchmarks.apps.bottle_app:app"),
+    AppSpec("microroute", "microroute (decorators)", "benchmarks.apps.microroute_decorators:app"),
+    AppSpec(
+        "microroute-discovered",
+        "microroute (discovered)",
+        "benchmarks.apps.microroute_discovered:app",
+    ),
+    AppSpec("microroute-cached", "microroute (cache on)", "benchmarks.apps.microroute_cached:app"),
+]
+APPS_BY_KEY = {spec.key: spec for spec in APPS}
+
+_ECHO = {
+    "name": "Ada Lovelace",
+    "email": "ada@example.com",
+    "city": "Zürich",
+    "tags": ["math", "engines"],
+    "age": 36,
+    "active": True,
+}
+
+ENDPOINTS: list[Endpoint] = [
+    Endpoint("hello", "GET", "/hello", {"message": "Hello, World!"}),
+    Endpoint("users", "GET", "/users/42", {"id": "42"}),
+    Endpoint("echo", "POST", "/echo", _ECHO, compact_json(_ECHO)),
+]
+ENDPOINTS_BY_KEY = {endpoint.key: endpoint for endpoint in ENDPOINTS}
+
+
+def load(spec: AppSpec) -> WSGIApp:
+    """Import *spec*'s module and return its WSGI ``app``."""
+    module_name, _, attr = spec.target.partition(":")
+    app: WSGIApp = getattr(importlib.import_module(module_name), attr)
+    return app

@@ -1,0 +1,5 @@
+"""GET /hello"""
+
+
+def GET() -> dict[str, str]:
+    return {"message": "Hello, World!"}

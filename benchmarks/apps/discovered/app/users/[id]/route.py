@@ -1,0 +1,5 @@
+"""GET /users/[id]"""
+
+
+def GET(id: str) -> dict[str, str]:
+    return {"id": id}

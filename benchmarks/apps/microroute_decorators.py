@@ -1,0 +1,37 @@
+"""microroute with decorators: the whole API in one file, as its README writes it.
+
+Issue 7 measures the handler path with the response cache off (``/hello`` and
+``/users/<id>`` are static GETs, which the cache would answer without calling
+the handler). ``App(cache=...)`` comes with the cache, so it is passed only
+once ``App`` takes it; ``microroute_cached`` is the same router cache on.
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any
+
+from microroute import App, Request, Router
+
+#: ``{"cache": False}`` once App has a cache to turn off.
+CACHE_OFF: dict[str, Any] = {"cache": False} if "cache" in inspect.signature(App).parameters else {}
+
+api = Router()
+
+
+@api.get("/hello")
+def hello() -> dict[str, str]:
+    return {"message": "Hello, World!"}
+
+
+@api.get("/users/[id]")
+def user(id: str) -> dict[str, str]:
+    return {"id": id}
+
+
+@api.post("/echo")
+def echo(request: Request) -> Any:
+    return request.json
+
+
+app = App(api, **CACHE_OFF)

@@ -1,0 +1,38 @@
+"""The results file, ``benchmarks/results/latest.json`` (gitignored).
+
+Each command stores its own section (``inprocess``, ``http``, ``scaling``), with
+the machine it ran on and when, so running one command keeps the others'
+latest results and ``python -m benchmarks report`` renders whatever is there.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from .machine import describe
+
+__all__ = ["RESULTS", "load", "save"]
+
+RESULTS = Path(__file__).parent / "results" / "latest.json"
+
+
+def load(path: Path = RESULTS) -> dict[str, Any]:
+    if not path.exists():
+        return {}
+    data: dict[str, Any] = json.loads(path.read_text())
+    return data
+
+
+def save(section: str, data: dict[str, Any], path: Path = RESULTS) -> None:
+    """Store *data* as *section*, stamped with the machine and the time."""
+    everything = load(path)
+    everything[section] = {
+        "when": time.strftime("%Y-%m-%d %H:%M:%S %z"),
+        "machine": describe(),
+        **data,
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(everything, indent=2, ensure_ascii=False) + "\n")
