@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import logging
 import os
-import time
 import traceback
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -306,31 +305,27 @@ class App:
     # -- WSGI --------------------------------------------------------------
 
     def __call__(self, environ: WSGIEnviron, start_response: StartResponse) -> Iterable[bytes]:
-        length = environ.get("CONTENT_LENGTH")
-        if length:
-            reply = self._check_length(length)
-            if reply is not None:
-                start_response(reply[0], reply[1])
-                return reply[2]
         fast = self._fast
-        if fast is not None and environ["REQUEST_METHOD"] == "GET":
+        if fast is not None:
             # A cache HIT without routing, context or a handler: one dict lookup.
             query = environ.get("QUERY_STRING")
-            path = environ.get("PATH_INFO") or "/"
-            key = f"{path}?{query}" if query else path
+            key = (
+                environ.get("PATH_INFO", "") if not query else f"{environ.get('PATH_INFO')}?{query}"
+            )
             entry = fast.get(key)
-            if (
-                entry is not None
-                and (entry.revalidate is None or time.time() - entry.created < entry.revalidate)
-                and "HTTP_IF_NONE_MATCH" not in environ
-                and (entry.endpoint is None or entry.endpoint.dynamic_reason is None)
-            ):
+            if entry is not None and entry.servable(environ):
                 try:  # noqa: SIM105 - contextlib.suppress costs more than the lookup
                     fast.move_to_end(key)  # keep the LRU order true
                 except KeyError:  # evicted meanwhile by another thread
                     pass
                 start_response(entry.status, entry.hit)
                 return [entry.body]
+        length = environ.get("CONTENT_LENGTH")
+        if length:
+            reply = self._check_length(length)
+            if reply is not None:
+                start_response(reply[0], reply[1])
+                return reply[2]
         state = RequestState(self, environ)
         token = bind(state)
         try:

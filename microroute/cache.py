@@ -124,6 +124,19 @@ class Entry:
         #: handler proves dynamic, its entries are no longer served.
         self.endpoint: Endpoint | None = None
 
+    def servable(self, environ: dict[str, Any]) -> bool:
+        """Whether the app may answer *environ* with this entry as a plain HIT.
+
+        Only a fresh entry, for a GET without ``If-None-Match``, whose handler
+        has not since proved dynamic; anything else takes the full path.
+        """
+        return (
+            environ["REQUEST_METHOD"] == "GET"
+            and (self.revalidate is None or time.time() - self.created < self.revalidate)
+            and "HTTP_IF_NONE_MATCH" not in environ
+            and (self.endpoint is None or self.endpoint.dynamic_reason is None)
+        )
+
     def is_stale(self, now: float) -> bool:
         return self.revalidate is not None and now - self.created >= self.revalidate
 
