@@ -16,7 +16,6 @@ goes on ``sys.path`` so route files import shared code by dotted path
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import sys
 import types
@@ -60,17 +59,9 @@ def _module_name(app_dir: Path, folder: Path) -> str:
 
 
 def _import_route_file(path: Path, name: str, shown: str) -> types.ModuleType:
-    spec = importlib.util.spec_from_file_location(name, path)
-    if spec is None or spec.loader is None:
-        raise StartupError(f"{shown}: cannot be imported")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    try:
-        spec.loader.exec_module(module)
-    except Exception as exc:
-        del sys.modules[name]
-        raise StartupError(f"{shown}: import failed: {type(exc).__name__}: {exc}") from exc
-    return module
+    from .loading import import_file
+
+    return import_file(name, path, shown)
 
 
 def _specs_from_module(module: types.ModuleType, url: str, shown: str) -> list[RouteSpec]:

@@ -106,11 +106,20 @@ def _import_file(name: str, path: Path) -> ModuleType:
     folder = str(path.parent)
     if folder not in sys.path:
         sys.path.insert(0, folder)
+    return import_file(name, path, str(path))
+
+
+def import_file(name: str, path: Path, where: str) -> ModuleType:
+    """Import the user's file *path* as module *name*; failures name *where*.
+
+    Shared by TARGET loading and route discovery, so an import error reads
+    the same everywhere: one line, the file, and the user's line that failed.
+    """
     spec = importlib.util.spec_from_file_location(name, path)
     if spec is None or spec.loader is None:
         from microroute.errors import StartupError
 
-        raise StartupError(f"{path}: cannot be imported as a Python module")
+        raise StartupError(f"{where}: cannot be imported as a Python module")
     module = importlib.util.module_from_spec(spec)
     # Registered before it runs, as `import` does, so that the file's own
     # dataclasses, pickling and `import name` from its helpers all resolve.
@@ -119,7 +128,7 @@ def _import_file(name: str, path: Path) -> ModuleType:
         spec.loader.exec_module(module)
     except BaseException as exc:
         sys.modules.pop(name, None)
-        _reraise_import_error(exc, str(path))
+        _reraise_import_error(exc, where)
     return module
 
 

@@ -7,31 +7,10 @@ import time
 from collections import Counter
 
 import pytest
+from support import CACHE, row
 
 from microroute import Request, Response, cookies, headers, session
 from microroute.testing import TestClient
-
-CACHE = "X-Microroute-Cache"
-
-
-def wait_for(condition, timeout: float = 5.0) -> None:
-    """Poll *condition* until it is true, or fail after *timeout* seconds."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            pytest.fail(f"condition not met after {timeout}s")
-        time.sleep(0.01)
-
-
-def row(client: TestClient, path: str) -> dict[str, str]:
-    return next(r for r in client.app.route_table() if r["path"] == path)
-
-
-@pytest.fixture
-def calls() -> Counter[str]:
-    """How many times each handler ran, counted by the handlers themselves."""
-    return Counter()
-
 
 # -- static by default --------------------------------------------------------
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections import Counter
 
-import pytest
 import redis
 
 from microroute import App, Router
@@ -29,10 +28,6 @@ def worker(calls: Counter[str], name: str, url: str) -> App:
 
     return App(api, cache=RedisStore(url))
 
-
-@pytest.fixture
-def calls() -> Counter[str]:
-    return Counter()
 
 
 def test_redis_store_is_a_cache_store(redis_url):
