@@ -28,23 +28,13 @@ from .apps import ENDPOINTS, Endpoint
 from .apps.microroute_decorators import api
 from .apps.raw_wsgi import app as raw_app
 from .calls import call, check, header, make_caller
+from .inprocess import _calibrate
 
 TARGET = 0.8  # HIT requests/s as a fraction of raw WSGI's
 
 
 def _endpoint() -> Endpoint:
     return next(e for e in ENDPOINTS if e.method == "GET" and e.path == "/hello")
-
-
-def _calibrate(runner: Callable[[int], None], batch: float) -> int:
-    n = 10
-    while True:
-        start = time.perf_counter()
-        runner(n)
-        elapsed = time.perf_counter() - start
-        if elapsed >= 0.02:
-            return max(10, int(n * batch / elapsed))
-        n *= 4
 
 
 def measure(rounds: int, batch: float) -> dict[str, float]:
