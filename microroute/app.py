@@ -358,10 +358,10 @@ class App:
 
     def _check_length(self, length: str) -> Reply | None:
         """413 from Content-Length alone, before a byte of the body is read."""
-        try:
-            size = int(length)
-        except ValueError:
-            size = -1
+        digits = length.strip()
+        # Digits only: int() would also take "+5" or "0_5", which the body
+        # reader does not, and the two would disagree on where the body ends.
+        size = int(digits) if digits.isascii() and digits.isdigit() else -1
         if size < 0:
             return error_reply(400, f"Invalid Content-Length header: {length[:40]!r}")
         if size > self.max_body_size:

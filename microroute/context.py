@@ -25,7 +25,8 @@ from contextvars import ContextVar
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from itsdangerous import BadSignature, TimestampSigner, URLSafeTimedSerializer
+from itsdangerous import BadData, BadSignature, TimestampSigner, URLSafeTimedSerializer
+from itsdangerous.encoding import base64_decode, base64_encode
 from werkzeug.datastructures import EnvironHeaders
 from werkzeug.http import dump_cookie, parse_cookie
 
@@ -109,7 +110,6 @@ class RequestState:
             proto = str(self.environ.get("HTTP_X_FORWARDED_PROTO", ""))
             return proto.split(",")[0].strip().lower() == "https"
         return False
-
 
     def restrict(self, mode: str, where: str) -> None:
         """Apply a route's ``dynamic = "force-static"`` or ``"error"`` to this request.
@@ -214,7 +214,11 @@ class Cookies:
 
     def __init__(self, state: RequestState) -> None:
         self._state = state
-        self._incoming = parse_cookie(state.environ)
+        # werkzeug decodes the header strictly as UTF-8; invalid bytes become
+        # U+FFFD first, so a garbled cookie cannot make cookies() a 500.
+        raw: str = state.environ.get("HTTP_COOKIE", "")
+        fixed = raw.encode("latin-1", "replace").decode("utf-8", "replace")
+        self._incoming = parse_cookie(fixed.encode().decode("latin-1"))
         self._changes: dict[str, Any] = {}
         self._headers: dict[tuple[str, str, str | None], str] = {}
 
@@ -241,8 +245,13 @@ class Cookies:
         if not signed:
             return value
         try:
+            # base64's last character has spare bits: a changed one can decode
+            # to the same signature. Only the canonical spelling is untampered.
+            signature = value.rpartition(".")[2]
+            if base64_encode(base64_decode(signature)).decode() != signature:
+                return default
             return _signer(self._state.app).unsign(value, max_age=max_age).decode()
-        except (BadSignature, UnicodeDecodeError):
+        except (BadData, UnicodeDecodeError):
             return default
 
     def has(self, name: str) -> bool:

@@ -15,6 +15,7 @@ import json
 import re
 from typing import IO, Any
 
+from werkzeug.datastructures import MultiDict
 from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.utils import cached_property
 from werkzeug.wrappers import Request as _WerkzeugRequest
@@ -98,6 +99,14 @@ class Request(_WerkzeugRequest):
             body += more
         return body
 
+    @cached_property
+    def args(self) -> MultiDict[str, str]:
+        """The query parameters; a query that is not UTF-8 is a 400, not a 500."""
+        try:
+            return super().args
+        except UnicodeDecodeError:
+            raise HTTPError(400, "Invalid query string: not valid UTF-8") from None
+
     def _get_stream_for_parsing(self) -> IO[bytes]:
         # Form parsing reads from the cached body, so middleware and handler
         # can each read it in any way (form, data, json), in any order. The
@@ -148,11 +157,39 @@ def parse_json(body: bytes, max_depth: int = DEFAULT_MAX_JSON_DEPTH) -> Any:
     if _too_deep(text, max_depth):
         raise HTTPError(400, f"Invalid JSON body: nested deeper than {max_depth} levels")
     try:
-        return json.loads(text)
+        value = json.loads(text, parse_constant=_no_constant)
     except json.JSONDecodeError as exc:
         raise HTTPError(400, f"Invalid JSON body: {exc}") from None
     except RecursionError:
         raise HTTPError(400, "Invalid JSON body: nested too deeply") from None
+    if _SURROGATE_ESCAPE.search(text) and _has_lone_surrogate(value):
+        # "\ud800" parses, but is no character: it could not be stored or sent back.
+        raise HTTPError(400, "Invalid JSON body: a \\u escape names half a surrogate pair")
+    return value
+
+
+def _no_constant(name: str) -> Any:
+    raise HTTPError(400, f"Invalid JSON body: {name} is not a JSON number")
+
+
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89abcdefABCDEF]")
+
+
+def _has_lone_surrogate(value: Any) -> bool:
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            try:
+                item.encode()
+            except UnicodeEncodeError:
+                return True
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False
 
 
 _STRING = re.compile(r'"(?:[^"\\]|\\.)*"')

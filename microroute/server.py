@@ -53,6 +53,41 @@ BACKLOG = 2048
 STOP_TIMEOUT = 5.0
 
 
+#: Bytes the request's header section may take, all lines together.
+MAX_HEADER_BYTES = 64 * 1024
+
+_HEADERS_BODY = b'{"error":"Request header fields too large"}'
+_HEADERS_TOO_LARGE = (
+    b"HTTP/1.1 431 Request Header Fields Too Large\r\nConnection: close\r\n"
+    b"Content-Type: application/json\r\nContent-Length: "
+    + str(len(_HEADERS_BODY)).encode()
+    + b"\r\n\r\n"
+    + _HEADERS_BODY
+)
+
+
+class HeaderSectionTooLarge(ValueError):
+    """The request's headers, together, exceed :data:`MAX_HEADER_BYTES`."""
+
+
+class _HeaderBudget:
+    """Wraps the connection's reader while headers are parsed, counting bytes."""
+
+    def __init__(self, rfile: Any, budget: int) -> None:
+        self._rfile = rfile
+        self._left = budget
+
+    def readline(self, limit: int = -1) -> bytes:
+        line: bytes = self._rfile.readline(limit)
+        self._left -= len(line)
+        if self._left < 0:
+            raise HeaderSectionTooLarge(f"header section over {MAX_HEADER_BYTES} bytes")
+        return line
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._rfile, name)
+
+
 class MicrorouteHandler(WSGIHandler):
     """pywsgi's connection handler, with a graceful stop and a cheaper access log.
 
@@ -73,6 +108,24 @@ class MicrorouteHandler(WSGIHandler):
     _served = False
     _second = -1
     _stamp = ""
+
+    def read_request(self, raw_requestline: str) -> Any:
+        """Parse the request, holding the whole header section to :data:`MAX_HEADER_BYTES`.
+
+        pywsgi limits each header line (64 KiB) and their number (100), but
+        not their sum: 100 lines of 64 KiB would make every request hold 6 MiB.
+        """
+        rfile = self.rfile
+        self.rfile = _HeaderBudget(rfile, MAX_HEADER_BYTES)  # type: ignore[assignment]
+        try:
+            return super().read_request(raw_requestline)
+        finally:
+            self.rfile = rfile
+
+    def _handle_client_error(self, ex: BaseException) -> Any:
+        if isinstance(ex, HeaderSectionTooLarge):
+            return ("431", _HEADERS_TOO_LARGE)
+        return super()._handle_client_error(ex)  # type: ignore[misc]
 
     def read_requestline(self) -> str:
         """Wait for the next request line, as an idle connection the stop may cut short."""

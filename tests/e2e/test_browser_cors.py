@@ -18,7 +18,7 @@ import pytest
 from playwright.sync_api import Browser, sync_playwright
 
 if TYPE_CHECKING:
-    from conftest import Server
+    from servers import Server
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 

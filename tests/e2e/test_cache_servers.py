@@ -17,7 +17,7 @@ import pytest
 import requests
 
 if TYPE_CHECKING:
-    from conftest import Launcher, Server
+    from servers import Launcher, Server
 
 pytestmark = pytest.mark.e2e
 
@@ -36,7 +36,7 @@ class Reply(NamedTuple):
 
 @pytest.fixture
 def cache_server(launch: Launcher) -> Server:
-    from conftest import REPO, Target
+    from servers import REPO, Target
 
     run = str((APPS / "cache_app.py").relative_to(REPO))
     return launch.start(Target("cache", run=run, wsgi="cache_app:app", chdir=APPS))

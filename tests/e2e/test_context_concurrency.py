@@ -12,7 +12,7 @@ import requests
 from itsdangerous import URLSafeTimedSerializer
 
 if TYPE_CHECKING:
-    from conftest import Launcher, Server
+    from servers import Launcher, Server
 
 pytestmark = pytest.mark.e2e
 
@@ -22,7 +22,7 @@ CLIENTS = 200
 
 @pytest.fixture
 def context_server(launch: Launcher) -> Server:
-    from conftest import REPO, Target
+    from servers import REPO, Target
 
     run = str((APPS / "context_app.py").relative_to(REPO))
     return launch.start(Target("context", run=run, wsgi="context_app:app", chdir=APPS))

@@ -14,7 +14,7 @@ import pytest
 import requests
 
 if TYPE_CHECKING:
-    from conftest import Server
+    from servers import Server
 
 pytestmark = pytest.mark.e2e
 

@@ -15,7 +15,7 @@ import pytest
 import requests
 
 if TYPE_CHECKING:
-    from conftest import Launcher, Server
+    from servers import Launcher, Server
 
 pytestmark = pytest.mark.e2e
 

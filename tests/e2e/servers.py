@@ -1,0 +1,164 @@
+"""Real server processes for end-to-end tests: start on a free port, wait, stop by PID.
+
+``launch`` is parametrized over ``microroute run`` and ``gunicorn -k gevent``,
+so every test that uses it runs against both. Each server is its own process
+on a free 127.0.0.1 port, started with this interpreter (``sys.executable -m
+...``), waited for by polling HTTP, and stopped by its PID at the end.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+import requests
+
+REPO = Path(__file__).resolve().parents[2]
+EXAMPLES = REPO / "examples"
+READY_TIMEOUT = 15.0
+STOP_TIMEOUT = 10.0
+
+
+@dataclass(frozen=True)
+class Target:
+    """One app, named both ways: for ``microroute run`` and for gunicorn."""
+
+    name: str
+    run: str  # TARGET for `microroute run`, relative to the repository
+    wsgi: str  # module:attr for gunicorn
+    chdir: Path = REPO  # gunicorn --chdir: the folder `wsgi` imports from
+    env: dict[str, str] = field(default_factory=dict)
+
+
+HELLO = Target("hello", run="examples/hello.py", wsgi="hello:app", chdir=EXAMPLES)
+BLOG = Target(
+    "blog",
+    run="examples/blog",
+    wsgi="microroute.wsgi:app",
+    env={"MICROROUTE_APP": str(EXAMPLES / "blog" / "app")},
+)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def subprocess_env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    """This environment, with the repository importable whatever the folder."""
+    env = {**os.environ, **(extra or {})}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+@dataclass
+class Server:
+    """A running server process; ``url`` is its base URL."""
+
+    kind: str
+    url: str
+    process: subprocess.Popen[bytes]
+    log: Path
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def stop(self, sig: signal.Signals = signal.SIGTERM) -> int:
+        """Send *sig*, wait, kill on timeout; return the exit code."""
+        if self.process.poll() is None:
+            self.process.send_signal(sig)
+            try:
+                self.process.wait(timeout=STOP_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+                pytest.fail(f"{self.kind} ignored {sig.name} for {STOP_TIMEOUT}s:\n{self.output()}")
+        return self.process.returncode
+
+
+def command(kind: str, target: Target, port: int) -> tuple[list[str], Path]:
+    """The argv and working folder that serve *target* on *port* with *kind*."""
+    if kind == "microroute":
+        argv = [sys.executable, "-m", "microroute", "run", target.run, "--port", str(port)]
+        return argv, REPO
+    argv = [
+        sys.executable, "-m", "gunicorn",
+        "-k", "gevent", "-w", "1",
+        "--bind", f"127.0.0.1:{port}",
+        "--graceful-timeout", "5",
+        target.wsgi,
+    ]  # fmt: skip
+    return argv, target.chdir
+
+
+def wait_ready(server: Server) -> None:
+    """Poll with HTTP until the server answers anything, or fail with its output."""
+    deadline = time.monotonic() + READY_TIMEOUT
+    while time.monotonic() < deadline:
+        if server.process.poll() is not None:
+            pytest.fail(
+                f"{server.kind} exited with {server.process.returncode} before it was ready:\n"
+                + server.output()
+            )
+        try:
+            requests.get(server.url + "/", timeout=1)
+            return
+        except requests.RequestException:
+            time.sleep(0.05)
+    server.stop()
+    pytest.fail(f"{server.kind} not ready after {READY_TIMEOUT}s:\n{server.output()}")
+
+
+class Launcher:
+    """Starts servers of one kind; stops whatever is still running at teardown."""
+
+    def __init__(self, kind: str, workdir: Path) -> None:
+        self.kind = kind
+        self.workdir = workdir
+        self.shared: dict[str, Server] = {}
+        self.started: list[Server] = []
+
+    def start(
+        self, target: Target, *, fresh: bool = False, env: dict[str, str] | None = None
+    ) -> Server:
+        """A ready server for *target*; shared by the module unless *fresh*."""
+        if not fresh and target.name in self.shared:
+            return self.shared[target.name]
+        port = free_port()
+        argv, cwd = command(self.kind, target, port)
+        log = self.workdir / f"{self.kind}-{target.name}-{port}.log"
+        with log.open("wb") as out:
+            process = subprocess.Popen(
+                argv,
+                cwd=cwd,
+                env=subprocess_env({**target.env, **(env or {})}),
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+        server = Server(self.kind, f"http://127.0.0.1:{port}", process, log)
+        self.started.append(server)
+        wait_ready(server)
+        if not fresh:
+            self.shared[target.name] = server
+        return server
+
+    def stop_all(self) -> None:
+        for server in self.started:
+            if server.process.poll() is None:
+                server.process.terminate()
+                try:
+                    server.process.wait(timeout=STOP_TIMEOUT)
+                except subprocess.TimeoutExpired:
+                    server.process.kill()
+                    server.process.wait()
