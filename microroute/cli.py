@@ -92,6 +92,12 @@ def _parser() -> argparse.ArgumentParser:
         help="tracebacks in 500 responses, and debug logging from microroute",
     )
     run.add_argument(
+        "--unsafe-debug-on-network",
+        dest="unsafe_debug",
+        action="store_true",
+        help="allow debug tracebacks on a non-loopback --host (never in production)",
+    )
+    run.add_argument(
         "--no-access-log",
         dest="access_log",
         action="store_false",
@@ -123,6 +129,7 @@ def _run(args: argparse.Namespace, argv: list[str]) -> int:
         app = load_app(args.target)
         if args.debug:
             _enable_debug(app)
+        _refuse_public_debug(app, args.host, args.unsafe_debug)
         serve(app, args.host, args.port, access_log=args.access_log, banner=_banner(app))
     except StartupError as exc:
         print(f"error: {exc}", file=sys.stderr, flush=True)
@@ -164,6 +171,27 @@ def _banner(app: WSGIApplication) -> str:
     if rows is None:
         return f"  serving the WSGI application {type(app).__name__} (no route table)"
     return format_route_table(rows, indent="  ")
+
+
+def _refuse_public_debug(app: WSGIApplication, host: str, forced: bool) -> None:
+    """Debug mode puts tracebacks in responses: only for this machine's eyes."""
+    import ipaddress
+
+    from microroute.errors import StartupError
+
+    if forced or not getattr(app, "debug", False):
+        return
+    if host == "localhost":
+        return
+    try:
+        loopback = ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        loopback = False
+    if not loopback:
+        raise StartupError(
+            f"refusing to serve with debug on {host}: tracebacks would reach anyone who can"
+            " connect; use --host 127.0.0.1, or --unsafe-debug-on-network to force it"
+        )
 
 
 def _enable_debug(app: WSGIApplication) -> None:

@@ -17,6 +17,7 @@ from typing import IO, Any
 
 from werkzeug.datastructures import MultiDict
 from werkzeug.exceptions import RequestEntityTooLarge
+from werkzeug.formparser import FormDataParser
 from werkzeug.utils import cached_property
 from werkzeug.wrappers import Request as _WerkzeugRequest
 from werkzeug.wsgi import get_input_stream
@@ -106,6 +107,26 @@ class Request(_WerkzeugRequest):
             return super().args
         except UnicodeDecodeError:
             raise HTTPError(400, "Invalid query string: not valid UTF-8") from None
+
+    def make_form_data_parser(self) -> FormDataParser:
+        parser = super().make_form_data_parser()
+        parser.silent = False  # a broken form is the client's error, not an empty form
+        return parser
+
+    def _load_form_data(self) -> None:
+        try:
+            super()._load_form_data()
+        except RequestEntityTooLarge as exc:
+            if exc.description and "Request body too large" in exc.description:
+                raise
+            raise HTTPError(
+                413,
+                f"Form too large: a field is over max_form_memory_size"
+                f" ({self.max_form_memory_size} bytes) or it has more than max_form_parts"
+                f" ({self.max_form_parts}) parts",
+            ) from None
+        except ValueError as exc:
+            raise HTTPError(400, f"Malformed form body: {exc}") from None
 
     def _get_stream_for_parsing(self) -> IO[bytes]:
         # Form parsing reads from the cached body, so middleware and handler

@@ -253,3 +253,16 @@ def test_debug_puts_tracebacks_in_500s(tmp_path: Path) -> None:
     assert response.status_code == 500
     assert "kaboom" in response.json()["traceback"]
     assert running.stop() == 0
+
+
+def test_debug_refuses_a_network_host() -> None:
+    # A process of its own: `run` monkey-patches. Refused before anything listens.
+    done = subprocess.run(
+        [sys.executable, "-m", "microroute", "run", "examples/hello.py", "--debug",
+         "--host", "0.0.0.0", "--port", "0"],
+        capture_output=True, text=True, timeout=30, cwd=REPO, stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    assert done.returncode == 1
+    assert "refusing to serve with debug on 0.0.0.0" in done.stderr
+    assert "--unsafe-debug-on-network" in done.stderr
+    assert "Traceback" not in done.stderr
