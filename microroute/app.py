@@ -2,7 +2,8 @@
 
 ::
 
-    server -> App.__call__ -> size check -> route match -> handler -> coerce -> server
+    server -> App.__call__ -> cache HIT? -> size check -> middleware -> route match
+           -> cache (static GET) -> handler -> coerce -> Set-Cookie -> server
 
 Everything that can be decided before the first request (the route table,
 each handler's calling plan, ``Allow`` headers) is decided in ``App()``; a
