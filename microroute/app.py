@@ -18,7 +18,7 @@ import traceback
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, TypeVar
-from urllib.parse import quote, urljoin
+from urllib.parse import quote, unquote, urljoin
 
 from werkzeug.exceptions import HTTPException as _WerkzeugHTTPException
 from werkzeug.routing import RequestRedirect
@@ -187,7 +187,8 @@ class App:
                     static_reason(route, get) if self._cache is not None else "cache off"
                 )
         #: The memory store's entries, read directly for a HIT when no middleware runs.
-        self._fast = self._cache.fast if self._cache is not None else None
+        # Not with middleware (app/middleware.py included): it must run around HITs.
+        self._fast = self._cache.fast if self._cache is not None and not self._middleware else None
 
     # -- introspection -----------------------------------------------------
 
@@ -205,7 +206,9 @@ class App:
         """
         if self._cache is None:
             return 0
-        return self._cache.store.delete_path(normalize_path(path), subtree)
+        # Entries are keyed by the WSGI path: UTF-8 bytes spelled as latin-1.
+        key = normalize_path(unquote(path)).encode().decode("latin-1")
+        return self._cache.store.delete_path(key, subtree)
 
     def route_table(self) -> list[dict[str, str]]:
         """One row per route: methods, path, source, and static or dynamic, with why.
@@ -306,6 +309,12 @@ class App:
     # -- WSGI --------------------------------------------------------------
 
     def __call__(self, environ: WSGIEnviron, start_response: StartResponse) -> Iterable[bytes]:
+        length = environ.get("CONTENT_LENGTH")
+        if length:
+            reply = self._check_length(length)
+            if reply is not None:
+                start_response(reply[0], reply[1])
+                return reply[2]
         fast = self._fast
         if fast is not None:
             # A cache HIT without routing, context or a handler: one dict lookup.
@@ -321,12 +330,6 @@ class App:
                     pass
                 start_response(entry.status, entry.hit)
                 return [entry.body]
-        length = environ.get("CONTENT_LENGTH")
-        if length:
-            reply = self._check_length(length)
-            if reply is not None:
-                start_response(reply[0], reply[1])
-                return reply[2]
         state = RequestState(self, environ)
         token = bind(state)
         try:
@@ -395,25 +398,28 @@ class App:
         return self._run(endpoint, state, params)
 
     def _run(self, endpoint: Endpoint, state: RequestState, params: dict[str, Any]) -> Reply:
-        mode = endpoint.config.dynamic
-        if mode == "force-static" or mode == "error":
-            state.restrict(mode, endpoint.source)
-        request = None
-        if endpoint.needs_request:
-            request = state.request
-            request.params = params
-        if self.handler_timeout is not None:
-            return self._run_with_timeout(endpoint, state, request, params)
+        saved = state.enter_handler(endpoint.config.dynamic, endpoint.source)
         try:
-            result = endpoint.invoke(request, params)
-            if type(result) is dict:  # the most common return, without the coerce call
-                body = encode_json(result)
-                return _OK, [_JSON_TYPE, ("Content-Length", str(len(body)))], [body]
-            return coerce(result, endpoint.source, state.environ)
-        except Exception as exc:
-            return self._error(exc, state.environ, endpoint.source)
-        except ControlFlow as signal:
-            return self._error(signal, state.environ, endpoint.source)
+            request = None
+            if endpoint.needs_request:
+                request = state.request
+                request.params = params
+            if self.handler_timeout is not None:
+                return self._run_with_timeout(endpoint, state, request, params)
+            try:
+                result = endpoint.invoke(request, params)
+                if type(result) is dict:  # the most common return, without the coerce call
+                    body = encode_json(result)
+                    return _OK, [_JSON_TYPE, ("Content-Length", str(len(body)))], [body]
+                return coerce(result, endpoint.source, state.environ)
+            except Exception as exc:
+                state.failed = True
+                return self._error(exc, state.environ, endpoint.source)
+            except ControlFlow as signal:
+                state.failed = True
+                return self._error(signal, state.environ, endpoint.source)
+        finally:
+            state.leave_handler(saved)
 
     def _run_with_timeout(
         self, endpoint: Endpoint, state: RequestState, request: Request | None, params: Any
@@ -433,12 +439,15 @@ class App:
                 endpoint.source,
                 self.handler_timeout,
             )
+            state.failed = True
             return error_reply(
                 504, f"The handler did not finish within {self.handler_timeout:g} seconds"
             )
         except Exception as exc:
+            state.failed = True
             return self._error(exc, state.environ, endpoint.source)
         except ControlFlow as signal:
+            state.failed = True
             return self._error(signal, state.environ, endpoint.source)
         finally:
             timeout.close()
@@ -493,14 +502,7 @@ class App:
         if handler is not None:
             return self._custom_error(handler, exc, environ)
         if isinstance(exc, ControlFlow):
-            if exc.location is not None:
-                location = urljoin(get_current_url_from(environ), exc.location)
-                return (
-                    status_line(exc.status),
-                    [("Location", location), ("Content-Length", "0"), *exc.headers],
-                    [],
-                )
-            return error_reply(exc.status, exc.message, exc.headers)
+            return self._control_flow(exc, environ)
         if isinstance(exc, HTTPError):
             return error_reply(exc.status, exc.message, exc.headers)
         if isinstance(exc, RequestRedirect):
@@ -510,6 +512,15 @@ class App:
             headers = [h for h in exc.get_headers() if h[0].lower() != "content-type"]
             return error_reply(code, exc.description or status_phrase(code), headers)
         return self._internal_error(exc, environ, where)
+
+    @staticmethod
+    def _control_flow(signal: ControlFlow, environ: WSGIEnviron) -> Reply:
+        """A redirect() (Location, empty body) or an abort()/not_found() (JSON)."""
+        if signal.location is not None:
+            location = urljoin(get_current_url_from(environ), signal.location)
+            headers = [("Location", location), ("Content-Length", "0"), *signal.headers]
+            return status_line(signal.status), headers, []
+        return error_reply(signal.status, signal.message, signal.headers)
 
     def _internal_error(self, exc: BaseException, environ: WSGIEnviron, where: str) -> Reply:
         if isinstance(exc, ReturnValueError):
@@ -540,6 +551,8 @@ class App:
         except Exception as failure:
             # An error handler that fails gets the plain 500, not another handler.
             return self._internal_error(failure, environ, where)
+        except ControlFlow as signal:  # abort()/redirect() from the error handler
+            return self._control_flow(signal, environ)
 
 
 def _status_of(exc: BaseException) -> int | None:

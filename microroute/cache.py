@@ -406,6 +406,8 @@ class RouteCache:
     ) -> Entry | None:
         """Keep *reply* if it may be kept; mark the endpoint dynamic if it proved so."""
         status, headers, body = reply
+        if state.failed:  # an error handler's fallback is not the page
+            return None
         if state.dynamic_call is not None:
             endpoint.dynamic_reason = f"calls {state.dynamic_call}"
             return None
@@ -415,7 +417,7 @@ class RouteCache:
             return None
         if not status.startswith("200 "):
             return None
-        if state.sets_cookies() or any(name.lower() == "set-cookie" for name, _ in headers):
+        if state.handler_wrote_cookies or any(name.lower() == "set-cookie" for name, _ in headers):
             return None
         if not any(name.lower() == "cache-control" for name, _ in headers):
             headers = [*headers, ("Cache-Control", cache_control(endpoint.config.revalidate))]

@@ -66,10 +66,13 @@ class RequestState:
         "app",
         "dynamic_call",
         "environ",
+        "failed",
         "mode",
         "sent",
         "touched",
         "where",
+        "writes",
+        "writes_at_start",
     )
 
     def __init__(self, app: App, environ: dict[str, Any]) -> None:
@@ -87,6 +90,11 @@ class RequestState:
         #: The running route's ``dynamic`` config when not "auto", and its name.
         self.mode: str | None = None
         self.where = ""
+        #: The handler raised (its reply came from an error handler): never stored.
+        self.failed = False
+        #: Cookie and session writes so far, to tell the handler's own apart.
+        self.writes = 0
+        self.writes_at_start = 0
 
     @property
     def request(self) -> Request:
@@ -111,26 +119,41 @@ class RequestState:
             return proto.split(",")[0].strip().lower() == "https"
         return False
 
-    def restrict(self, mode: str, where: str) -> None:
-        """Apply a route's ``dynamic = "force-static"`` or ``"error"`` to this request.
+    def enter_handler(self, mode: str, where: str) -> tuple[Any, ...]:
+        """Start the handler's part of the request; returns what to restore after.
 
-        force-static hands the handler an empty query, headers and cookies;
-        error makes cookies(), headers() and session() raise, naming *where*.
+        What makes a response dynamic, or unfit to store, is judged on the
+        handler alone: helper calls and cookie writes made by middleware do
+        not count. A route's ``dynamic = "force-static"`` hands the handler an
+        empty query, headers and cookies; ``"error"`` makes cookies(),
+        headers() and session() raise, naming *where*. Both end with the
+        handler, so middleware after ``call_next`` sees the real request.
         """
-        self.mode = mode
-        self.where = where
+        saved = (self.environ, self._request)
+        self.dynamic_call = None
+        self.failed = False
+        self.writes_at_start = self.writes
+        if mode == "force-static" or mode == "error":
+            self.mode = mode
+            self.where = where
         if mode == "force-static":
             from .cache import static_environ
 
             self.environ = static_environ(self.environ)
             self._request = None
-            self._cookies = None
+            self.cookies().hidden = True
+        return saved
 
-    def sets_cookies(self) -> bool:
-        """Whether the response will carry Set-Cookie headers from the helpers."""
-        if self._session is not None and self._session.modified:
-            return True
-        return self._cookies is not None and bool(self._cookies.outgoing())
+    def leave_handler(self, saved: tuple[Any, ...]) -> None:
+        if self.mode == "force-static" and self._cookies is not None:
+            self._cookies.hidden = False
+        self.mode = None
+        self.environ, self._request = saved
+
+    @property
+    def handler_wrote_cookies(self) -> bool:
+        """Whether the handler itself set or deleted a cookie, or changed the session."""
+        return self.writes != self.writes_at_start
 
     def set_cookie_headers(self) -> list[tuple[str, str]]:
         """The ``Set-Cookie`` headers this request produced, session included."""
@@ -221,6 +244,24 @@ class Cookies:
         self._incoming = parse_cookie(fixed.encode().decode("latin-1"))
         self._changes: dict[str, Any] = {}
         self._headers: dict[tuple[str, str, str | None], str] = {}
+        self._hidden_changes: dict[str, Any] | None = None
+
+    @property
+    def hidden(self) -> bool:
+        """While a force-static handler runs, it sees none of the request's cookies.
+
+        Neither those the browser sent nor those middleware set before it; its
+        own sets and deletes still go out, and merge back when it is done.
+        """
+        return self._hidden_changes is not None
+
+    @hidden.setter
+    def hidden(self, value: bool) -> None:
+        if value and self._hidden_changes is None:
+            self._hidden_changes, self._changes = self._changes, {}
+        elif not value and self._hidden_changes is not None:
+            self._hidden_changes.update(self._changes)
+            self._changes, self._hidden_changes = self._hidden_changes, None
 
     def _raw(self, name: str) -> str | None:
         value = self._changes.get(name, None)
@@ -228,7 +269,7 @@ class Cookies:
             return None
         if value is not None:
             return str(value)
-        return self._incoming.get(name)
+        return None if self.hidden else self._incoming.get(name)
 
     def get(
         self, name: str, default: Any = None, *, signed: bool = False, max_age: int | None = None
@@ -260,7 +301,7 @@ class Cookies:
 
     def all(self) -> dict[str, str]:
         """Every cookie, as ``{name: value}`` (raw values, signatures included)."""
-        names = set(self._incoming) | set(self._changes)
+        names = set(self._changes) if self.hidden else set(self._incoming) | set(self._changes)
         return {name: value for name in sorted(names) if (value := self._raw(name)) is not None}
 
     def __iter__(self) -> Iterator[str]:
@@ -314,6 +355,7 @@ class Cookies:
         )
         self._headers[(name, path, domain)] = header
         self._changes[name] = value
+        self._state.writes += 1
 
     def delete(self, name: str, *, path: str = "/", domain: str | None = None) -> None:
         """Expire the cookie in the browser (same *path* and *domain* as when set)."""
@@ -330,6 +372,7 @@ class Cookies:
             samesite="Lax",
         )
         self._changes[name] = _DELETED
+        self._state.writes += 1
 
     def _check_open(self, name: str) -> None:
         if self._state.sent:
@@ -399,6 +442,8 @@ class Session(dict[str, Any]):
                 " response, change the session before the first chunk"
             )
         self.modified = True
+        if self._state is not None:
+            self._state.writes += 1
 
     def __setitem__(self, key: str, value: Any) -> None:
         self._changed()

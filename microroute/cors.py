@@ -135,7 +135,12 @@ def cors(
     def cors_middleware(request: Request, call_next: CallNext) -> _WerkzeugResponse:
         origin = request.headers.get("Origin")
         if origin is None:
-            return call_next(request)
+            response = call_next(request)
+            if echo_origin:
+                # The answer depends on Origin: a shared cache must not hand
+                # this copy (without Allow-Origin) to a page that sends one.
+                _add_vary(response, "Origin")
+            return response
         is_preflight = (
             request.method == "OPTIONS" and "Access-Control-Request-Method" in request.headers
         )
@@ -144,6 +149,8 @@ def cors(
         response = call_next(request)
         if is_allowed(origin):
             add_cors_headers(response, origin)
+        elif echo_origin:
+            _add_vary(response, "Origin")
         return response
 
     return cors_middleware
