@@ -13,9 +13,10 @@ import codecs
 import io
 import json
 import re
+from collections.abc import Callable
 from typing import IO, Any
 
-from werkzeug.datastructures import MultiDict
+from werkzeug.datastructures import EnvironHeaders, MultiDict
 from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.formparser import FormDataParser
 from werkzeug.utils import cached_property
@@ -27,6 +28,34 @@ from .errors import HTTPError
 __all__ = ["Request"]
 
 _UNSET: Any = object()
+
+
+def _wsgi_text(value: str) -> str:
+    """A WSGI string (bytes as latin-1) as the UTF-8 text it spells."""
+    return value.encode("latin-1").decode("utf-8", "replace")
+
+
+def _server(environ: dict[str, Any]) -> tuple[str, int | None] | None:
+    name = environ.get("SERVER_NAME")
+    if name is None:
+        return None
+    try:
+        return name, int(environ.get("SERVER_PORT"))  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return name, None  # a unix socket
+
+
+# What werkzeug's Request.__init__ sets, computed the same way, on first use.
+_LAZY_ATTRIBUTES: dict[str, Callable[[dict[str, Any]], Any]] = {
+    "method": lambda environ: environ.get("REQUEST_METHOD", "GET").upper(),
+    "scheme": lambda environ: environ.get("wsgi.url_scheme", "http"),
+    "server": _server,
+    "root_path": lambda environ: _wsgi_text(environ.get("SCRIPT_NAME") or "").rstrip("/"),
+    "path": lambda environ: "/" + _wsgi_text(environ.get("PATH_INFO") or "").lstrip("/"),
+    "query_string": lambda environ: environ.get("QUERY_STRING", "").encode("latin-1"),
+    "headers": EnvironHeaders,
+    "remote_addr": lambda environ: environ.get("REMOTE_ADDR"),
+}
 DEFAULT_MAX_JSON_DEPTH = 64
 
 
@@ -50,12 +79,26 @@ class Request(_WerkzeugRequest):
         params: dict[str, Any] | None = None,
         max_body_size: int | None = None,
     ) -> None:
-        super().__init__(environ)
+        # werkzeug's __init__ computes eight attributes (method, path, headers,
+        # ...) from the environ up front; most handlers read one or two, so
+        # here each is computed on first use by __getattr__ below, then kept.
+        self.environ = environ
+        self.shallow = False
+        environ["werkzeug.request"] = self
         self.params = params if params is not None else {}
         # Enforced by werkzeug while reading, so a chunked body with no
         # Content-Length cannot grow past the limit either.
         self.max_content_length = max_body_size
         self._json_value: Any = _UNSET
+
+    def __getattr__(self, name: str) -> Any:
+        # Only called for attributes not set yet: the lazy werkzeug basics.
+        compute = _LAZY_ATTRIBUTES.get(name)
+        if compute is None:
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+        value = compute(self.environ)
+        setattr(self, name, value)
+        return value
 
     @cached_property
     def stream(self) -> IO[bytes]:
