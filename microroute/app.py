@@ -412,12 +412,9 @@ class App:
                     body = encode_json(result)
                     return _OK, [_JSON_TYPE, ("Content-Length", str(len(body)))], [body]
                 return coerce(result, endpoint.source, state.environ)
-            except Exception as exc:
+            except (Exception, ControlFlow) as exc:  # ControlFlow is a BaseException
                 state.failed = True
                 return self._error(exc, state.environ, endpoint.source)
-            except ControlFlow as signal:
-                state.failed = True
-                return self._error(signal, state.environ, endpoint.source)
         finally:
             state.leave_handler(saved)
 
@@ -443,12 +440,9 @@ class App:
             return error_reply(
                 504, f"The handler did not finish within {self.handler_timeout:g} seconds"
             )
-        except Exception as exc:
+        except (Exception, ControlFlow) as exc:
             state.failed = True
             return self._error(exc, state.environ, endpoint.source)
-        except ControlFlow as signal:
-            state.failed = True
-            return self._error(signal, state.environ, endpoint.source)
         finally:
             timeout.close()
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 import time
 
 import pytest
@@ -23,3 +24,15 @@ def wait_for(condition, timeout: float = 5.0) -> None:  # type: ignore[no-untype
 def row(client: TestClient, path: str) -> dict[str, str]:
     """The ``route_table()`` row of *path*."""
     return next(r for r in client.app.route_table() if r["path"] == path)
+
+
+def stop_process(process: subprocess.Popen[bytes], timeout: float = 10) -> None:
+    """Stop a process this test session started: terminate, wait, kill if it hangs."""
+    if process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()

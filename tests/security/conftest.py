@@ -26,6 +26,7 @@ from typing import Any
 import pytest
 import requests
 from security_app import make_app
+from support import stop_process
 from werkzeug.datastructures import Headers
 
 from microroute import App
@@ -201,12 +202,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, int]
                 time.sleep(0.05)
         yield "127.0.0.1", port
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_process(process)
 
 
 @pytest.fixture
