@@ -47,6 +47,7 @@ from pathlib import Path
 from typing import Any
 
 import requests
+from processes import free_port, rss_kib
 
 REPO = Path(__file__).resolve().parents[1]
 APP = REPO / "benchmarks" / "soak_app.py"
@@ -54,22 +55,6 @@ READY_TIMEOUT = 20.0
 DRAIN_TIMEOUT = 10.0
 RSS_TOLERANCE = 0.10
 ROLES = {"normal": 8, "writers": 4, "disconnect": 3, "slowloris": 2, "garbage": 1}
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def rss_kib(pid: int) -> int:
-    """Resident set size of process *pid*, in KiB, from ``/proc`` (Linux)."""
-    with open(f"/proc/{pid}/status", encoding="ascii") as status:
-        for line in status:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    raise RuntimeError(f"no VmRSS for process {pid}")
 
 
 @dataclass

@@ -41,6 +41,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from processes import free_port, rss_kib
+
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 APPS = ("raw", "eventstream", "eventstream-nohb")
@@ -215,21 +217,6 @@ def client_main(port: int, clients: int, seconds: float, concurrency: int) -> No
 
 
 # The orchestra --------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def rss_kib(pid: int) -> int:
-    with open(f"/proc/{pid}/status") as status:
-        for line in status:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    raise RuntimeError(f"no VmRSS for {pid}")
 
 
 def cpu_seconds(pid: int) -> float:

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 import requests
+from support import stop_process
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = REPO / "examples"
@@ -155,10 +156,4 @@ class Launcher:
 
     def stop_all(self) -> None:
         for server in self.started:
-            if server.process.poll() is None:
-                server.process.terminate()
-                try:
-                    server.process.wait(timeout=STOP_TIMEOUT)
-                except subprocess.TimeoutExpired:
-                    server.process.kill()
-                    server.process.wait()
+            stop_process(server.process, STOP_TIMEOUT)

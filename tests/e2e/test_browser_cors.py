@@ -10,12 +10,12 @@ start, the test fails: it never skips.
 from __future__ import annotations
 
 import shutil
-import socket
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 import pytest
 from playwright.sync_api import Browser, sync_playwright
+from servers import free_port
 
 if TYPE_CHECKING:
     from servers import Server
@@ -41,13 +41,6 @@ def chromium_path() -> str:
             "Debian's chromium is not installed (apt-get install chromium); .ci/run does it"
         )
     return path
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @pytest.fixture(scope="module")
