@@ -2,8 +2,12 @@
 
 ::
 
-    server -> App.__call__ -> cache HIT? -> size check -> middleware -> route match
-           -> cache (static GET) -> handler -> coerce -> Set-Cookie -> server
+    server -> App.__call__ -> size check -> cache HIT? -> middleware -> route match
+           -> cache (static GET: HIT, or a build) -> handler -> coerce -> Set-Cookie -> server
+
+A static GET is built as Next.js builds it, from no request: the handler runs on
+a synthetic GET for the path alone, in a fresh context, outside middleware
+(:meth:`App._build`); :mod:`microroute.cache` decides when.
 
 Everything that can be decided before the first request (the route table,
 each handler's calling plan, ``Allow`` headers) is decided in ``App()``; a
@@ -12,8 +16,13 @@ bad route stops start-up there with an error naming the file.
 
 from __future__ import annotations
 
+import contextvars
+import hashlib
+import inspect
+import io
 import logging
 import os
+import sys
 import traceback
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -26,10 +35,10 @@ from werkzeug.sansio.utils import get_current_url
 from werkzeug.wrappers import Response as _WerkzeugResponse
 
 from .cache import DEFAULT_MAX_BYTES, CacheStore, MemoryStore, RouteCache, static_reason
-from .context import RequestState, active, bind, unbind
+from .context import DynamicUsage, RequestState, active, bind, unbind
 from .discovery import discover, discover_middleware
 from .errors import ControlFlow, HTTPError, StartupError, status_phrase
-from .handlers import Endpoint, ReturnValueError, coerce
+from .handlers import BUILD_MARK, Endpoint, ReturnValueError, coerce
 from .middleware import (
     CallNext,
     Middleware,
@@ -93,6 +102,13 @@ class App:
         or ``MICROROUTE_CACHE=0``), or in a given :class:`~microroute.cache.CacheStore`
         such as :class:`~microroute.cache.RedisStore`.
     :param cache_max_bytes: the in-memory store's bound (64 MiB by default).
+    :param static_host: the host a static build's synthetic request names
+        (``localhost``): a static response never sees the client's ``Host``.
+    :param build_id: scopes a shared store's entries to this code; defaults to
+        ``MICROROUTE_BUILD_ID``, else a hash of the handlers' source files and
+        the microroute version, so a deploy never serves the old code's entries.
+    :param static_by_default: ``False`` gives Next.js 15's default: a GET is
+        dynamic unless it says ``dynamic = "force-static"`` or ``revalidate = N``.
     :param max_json_depth: ``request.json`` refuses deeper nesting with a 400 (64).
     :param max_form_parts: multipart parts/fields accepted in a form (1000).
     :param max_form_memory_size: bytes a non-file form field may hold (500 kB).
@@ -114,6 +130,9 @@ class App:
         session_max_age: int = DEFAULT_SESSION_MAX_AGE,
         cache: bool | CacheStore = True,
         cache_max_bytes: int = DEFAULT_MAX_BYTES,
+        static_host: str = "localhost",
+        build_id: str | None = None,
+        static_by_default: bool = True,
         max_json_depth: int = DEFAULT_MAX_JSON_DEPTH,
         max_form_parts: int = 1000,
         max_form_memory_size: int = 500_000,
@@ -145,6 +164,8 @@ class App:
                 f"handler_timeout must be a number of seconds > 0, got {handler_timeout!r}"
             )
         self.handler_timeout = handler_timeout
+        self.static_host = static_host
+        self._build_id = build_id or os.environ.get("MICROROUTE_BUILD_ID") or None
         self._error_handlers: dict[type[BaseException] | int, ErrorHandler] = {}
         self._middleware: list[Middleware] = []
         self._pipeline: CallNext | None = None
@@ -179,12 +200,16 @@ class App:
             store = MemoryStore(cache_max_bytes) if cache is True else cache
             if not isinstance(store, CacheStore):
                 raise TypeError(f"cache= takes True, False or a CacheStore, got {cache!r}")
-            self._cache = RouteCache(self, store, self._run)
+            shared = not isinstance(store, MemoryStore)
+            build_id = self.build_id if shared else ""
+            self._cache = RouteCache(store, self._build, self._run, build_id)
         for route in self._table.routes:
             get = route.endpoints.get("GET")
             if get is not None:
                 get.dynamic_reason = (
-                    static_reason(route, get) if self._cache is not None else "cache off"
+                    static_reason(route, get, static_by_default)
+                    if self._cache is not None
+                    else "cache off"
                 )
         #: The memory store's entries, read directly for a HIT when no middleware runs.
         # Not with middleware (app/middleware.py included): it must run around HITs.
@@ -197,8 +222,19 @@ class App:
         """The compiled routes, sorted by path (for the route table)."""
         return sorted(self._table.routes, key=lambda r: r.pattern.path)
 
+    @property
+    def build_id(self) -> str:
+        """What a shared store scopes this app's entries to.
+
+        ``App(build_id=...)``, else ``MICROROUTE_BUILD_ID``, else a hash of
+        every handler's source file and the microroute version.
+        """
+        if self._build_id is None:
+            self._build_id = _source_hash(self._table.routes)
+        return self._build_id
+
     def revalidate_path(self, path: str, *, subtree: bool = False) -> int:
-        """Drop the cached responses of *path* (every query string); returns how many.
+        """Drop the cached response of *path*; returns how many entries went.
 
         With ``subtree=True`` everything below *path* goes too
         (``app.revalidate_path("/blog", subtree=True)``). With a shared store
@@ -208,7 +244,19 @@ class App:
             return 0
         # Entries are keyed by the WSGI path: UTF-8 bytes spelled as latin-1.
         key = normalize_path(unquote(path)).encode().decode("latin-1")
-        return self._cache.store.delete_path(key, subtree)
+        return self._cache.delete_path(key, subtree)
+
+    def revalidate_tag(self, tag: str) -> int:
+        """Drop every cached response of every route whose config has *tag*.
+
+        As Next.js's ``revalidateTag``: ``tags = ["posts"]`` in a ``route.py``
+        (or ``@route.get("/posts", tags=["posts"])``), then
+        ``app.revalidate_tag("posts")`` after a write. With a shared store this
+        reaches every worker. Returns how many entries went.
+        """
+        if self._cache is None:
+            return 0
+        return self._cache.delete_tag(tag)
 
     def route_table(self) -> list[dict[str, str]]:
         """One row per route: methods, path, source, and static or dynamic, with why.
@@ -225,8 +273,9 @@ class App:
                 revalidate = get.config.revalidate
                 mode = "static"
                 reason = f"revalidate {revalidate:g}s" if revalidate is not False else ""
-                if get.config.dynamic == "force-static":
-                    reason = ", ".join(filter(None, ['dynamic = "force-static"', reason]))
+                if get.config.dynamic in ("force-static", "error"):
+                    forced = f'dynamic = "{get.config.dynamic}"'
+                    reason = ", ".join(filter(None, [forced, reason]))
             else:
                 mode, reason = "dynamic", get.dynamic_reason
             sources = dict.fromkeys(route.sources[m] for m in route.methods)
@@ -318,10 +367,8 @@ class App:
         fast = self._fast
         if fast is not None:
             # A cache HIT without routing, context or a handler: one dict lookup.
-            query = environ.get("QUERY_STRING")
-            key = (
-                environ.get("PATH_INFO", "") if not query else f"{environ.get('PATH_INFO')}?{query}"
-            )
+            # Static entries are keyed by path alone: a build never sees the query.
+            key = environ.get("PATH_INFO", "")
             entry = fast.get(key)
             if entry is not None and entry.servable(environ):
                 try:  # noqa: SIM105 - contextlib.suppress costs more than the lookup
@@ -394,29 +441,112 @@ class App:
                 return status_line(204), [("Allow", route.allow)], []
             return self._routing_error(405, "Method Not Allowed", environ, [("Allow", route.allow)])
         if endpoint.dynamic_reason is None and self._cache is not None:
-            return self._cache.serve(endpoint, state, params)
+            return self._static(endpoint, state, params)
         return self._run(endpoint, state, params)
 
+    def _static(self, endpoint: Endpoint, state: RequestState, params: dict[str, Any]) -> Reply:
+        """A static route's response from the cache: stored, or built now."""
+        environ = state.environ
+        assert self._cache is not None
+        reply = self._cache.serve(
+            endpoint,
+            environ.get("PATH_INFO") or "/",
+            params,
+            state,
+            environ.get("HTTP_IF_NONE_MATCH"),
+        )
+        if reply[0][0] == "3":
+            # A build redirects with a path-absolute Location (it has no host):
+            # resolve it against this request, as any other redirect is.
+            status, headers, body = reply
+            base = get_current_url_from(environ)
+            headers = [
+                (name, urljoin(base, value) if name.lower() == "location" else value)
+                for name, value in headers
+            ]
+            return status, headers, body
+        return reply
+
     def _run(self, endpoint: Endpoint, state: RequestState, params: dict[str, Any]) -> Reply:
-        saved = state.enter_handler(endpoint.config.dynamic, endpoint.source)
+        request = None
+        if endpoint.needs_request:
+            request = state.request
+            request.params = params
+        if self.handler_timeout is not None:
+            return self._run_with_timeout(endpoint, state, request, params)
         try:
-            request = None
-            if endpoint.needs_request:
-                request = state.request
-                request.params = params
-            if self.handler_timeout is not None:
-                return self._run_with_timeout(endpoint, state, request, params)
-            try:
-                result = endpoint.invoke(request, params)
-                if type(result) is dict:  # the most common return, without the coerce call
-                    body = encode_json(result)
-                    return _OK, [_JSON_TYPE, ("Content-Length", str(len(body)))], [body]
-                return coerce(result, endpoint.source, state.environ)
-            except (Exception, ControlFlow) as exc:  # ControlFlow is a BaseException
-                state.failed = True
-                return self._error(exc, state.environ, endpoint.source)
-        finally:
-            state.leave_handler(saved)
+            result = endpoint.invoke(request, params)
+            if type(result) is dict:  # the most common return, without the coerce call
+                body = encode_json(result)
+                return _OK, [_JSON_TYPE, ("Content-Length", str(len(body)))], [body]
+            return coerce(result, endpoint.source, state.environ)
+        except (Exception, ControlFlow) as exc:  # ControlFlow is a BaseException
+            state.failed = True
+            return self._error(exc, state.environ, endpoint.source)
+
+    # -- static builds -------------------------------------------------------
+
+    def _build(
+        self, endpoint: Endpoint, path: str, params: dict[str, Any]
+    ) -> tuple[Reply, bool] | None:
+        """Run a static GET as at build time: the reply, and whether the handler made it.
+
+        The handler gets a synthetic GET for *path* alone (no query, cookies
+        or client headers; ``Host`` is ``static_host``), in a fresh context
+        holding nothing the live request or its middleware set. ``None`` when
+        it called ``cookies()``, ``headers()`` or ``session()``: the build is
+        abandoned and the route is dynamic from then on.
+        """
+        environ = self._static_environ(path)
+        return contextvars.Context().run(self._build_here, endpoint, environ, params)
+
+    def _build_here(
+        self, endpoint: Endpoint, environ: WSGIEnviron, params: dict[str, Any]
+    ) -> tuple[Reply, bool] | None:
+        state = RequestState(self, environ, endpoint.config.dynamic, endpoint.source)
+        bind(state)  # this context is the build's alone: nothing to unbind
+        try:
+            reply = self._run(endpoint, state, params)
+        except DynamicUsage:
+            reply = None
+        if state.dynamic_call is not None:  # even if the handler caught the signal
+            if reply is not None:
+                _close(reply[2])
+            endpoint.dynamic_reason = f"calls {state.dynamic_call}"
+            return None
+        assert reply is not None
+        if state.touched:  # force-static's own cookie writes: never stored
+            reply = self._with_cookies(state, *reply)
+        if state.failed and reply[0].startswith("5"):
+            logger.error(
+                "The static build of %s failed. A static GET runs as at build time: once, for"
+                " the path alone, with no request and outside middleware. If it needs"
+                " something per request (a value middleware set, a DB session), make it"
+                ' dynamic with dynamic = "force-dynamic".',
+                endpoint.source,
+            )
+        return reply, not state.failed
+
+    def _static_environ(self, path: str) -> WSGIEnviron:
+        """The synthetic request a static build sees: the path, nothing from a client."""
+        return {
+            "REQUEST_METHOD": "GET",
+            "SCRIPT_NAME": "",
+            "PATH_INFO": path,
+            "QUERY_STRING": "",
+            "SERVER_NAME": self.static_host,
+            "SERVER_PORT": "80",
+            "SERVER_PROTOCOL": "HTTP/1.1",
+            "HTTP_HOST": self.static_host,
+            "wsgi.version": (1, 0),
+            "wsgi.url_scheme": "http",
+            "wsgi.input": io.BytesIO(),
+            "wsgi.errors": sys.stderr,
+            "wsgi.multithread": False,
+            "wsgi.multiprocess": False,
+            "wsgi.run_once": False,
+            BUILD_MARK: True,
+        }
 
     def _run_with_timeout(
         self, endpoint: Endpoint, state: RequestState, request: Request | None, params: Any
@@ -447,14 +577,16 @@ class App:
             timeout.close()
 
     def _head(self, get: Endpoint, state: RequestState, params: dict[str, Any]) -> Reply:
-        """HEAD served from GET: GET's status and headers, no body."""
+        """HEAD served from GET: GET's status and headers, no body.
+
+        A static route answers from its GET entry, or builds one exactly as a
+        GET would: the build is a GET, so what it stores is GET's response.
+        """
         if get.dynamic_reason is None and self._cache is not None:
-            status, headers, body = self._cache.serve(get, state, params)
+            status, headers, body = self._static(get, state, params)
         else:
             status, headers, body = self._run(get, state, params)
-        close = getattr(body, "close", None)
-        if close is not None:
-            close()
+        _close(body)
         return status, headers, []
 
     def _slash_redirect(self, environ: WSGIEnviron, path: str) -> Reply:
@@ -511,7 +643,9 @@ class App:
     def _control_flow(signal: ControlFlow, environ: WSGIEnviron) -> Reply:
         """A redirect() (Location, empty body) or an abort()/not_found() (JSON)."""
         if signal.location is not None:
-            location = urljoin(get_current_url_from(environ), signal.location)
+            # A build has no host of its own: a path-absolute Location serves any.
+            base = environ["PATH_INFO"] if BUILD_MARK in environ else get_current_url_from(environ)
+            location = urljoin(base, signal.location)
             headers = [("Location", location), ("Content-Length", "0"), *signal.headers]
             return status_line(signal.status), headers, []
         return error_reply(signal.status, signal.message, signal.headers)
@@ -547,6 +681,37 @@ class App:
             return self._internal_error(failure, environ, where)
         except ControlFlow as signal:  # abort()/redirect() from the error handler
             return self._control_flow(signal, environ)
+
+
+def _close(body: Iterable[bytes]) -> None:
+    close = getattr(body, "close", None)
+    if close is not None:
+        close()
+
+
+def _source_hash(routes: Iterable[Route]) -> str:
+    """A build id: the handlers' source files and the microroute version, hashed.
+
+    Contents only, never paths, so every machine running the same code agrees.
+    """
+    from . import __version__
+
+    parts = set()
+    for route in routes:
+        for endpoint in route.endpoints.values():
+            handler = inspect.unwrap(endpoint.handler)
+            code = getattr(handler, "__code__", None)
+            try:
+                source = Path(code.co_filename).read_bytes() if code is not None else None
+            except OSError:
+                source = None
+            if source is None:  # no file (a handler made at run time): its name stands in
+                source = endpoint.source.encode("utf-8", "replace")
+            parts.add(hashlib.sha256(source).digest())
+    digest = hashlib.sha256(__version__.encode())
+    for part in sorted(parts):
+        digest.update(part)
+    return digest.hexdigest()[:16]
 
 
 def _status_of(exc: BaseException) -> int | None:

@@ -1,39 +1,44 @@
-"""The route cache: static GET responses kept and reused, as Next.js does.
+"""The static cache: GET responses made as at build time, kept and reused.
 
-A ``GET`` handler is *static* unless it opts out (see :func:`static_reason`):
-its first 200 response for a path is stored — status, headers and body — and
-served again without running the handler. ``revalidate = N`` makes an entry
-stale after N seconds; a stale entry is still served, at once, while exactly
-one background task regenerates it (stale-while-revalidate).
+Next.js makes a static route handler's response **at build time, with no
+request at all**, so nothing a client sends can reach it. This module is that
+one idea. The app hands :class:`RouteCache` a *build* function that runs a
+handler on a synthetic request made from the path alone; the cache decides
+when to call it and what to keep::
 
-This module holds the stores and the bookkeeping; :class:`~microroute.App`
-decides when to use them. Stores implement :class:`CacheStore`:
-:class:`MemoryStore` (the default: an LRU bounded by bytes) and
-:class:`RedisStore` (shared by several workers or machines).
+    App -> middleware -> RouteCache.serve(endpoint, path, ...)
+        HIT    the stored response
+        STALE  the stored response, and one background build replaces it
+        MISS   one build per path (per process, and per cluster with a shared
+               store), stored if it may be, then served
+
+A build that proves the route dynamic (the handler called ``cookies()``,
+streamed, or answered with ``Set-Cookie``/``Vary``/``Cache-Control: private``)
+marks the route dynamic for good; the live request is then served by the
+app's ordinary *run*. A store that fails (Redis down, a timeout, bad data) is
+logged, at most every :data:`QUIET_SECONDS`, and the request is served by a
+build without the store: never a 500.
+
+Stores implement :class:`CacheStore`: :class:`MemoryStore` (the default, an
+LRU bounded by bytes) and :class:`RedisStore` (shared by workers and
+machines, keyed by namespace and build id, with a lock per path).
 """
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
-import io
 import json
 import logging
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
-from .responses import StreamBody
-
-if TYPE_CHECKING:
-    from .app import App
-    from .context import RequestState
-    from .handlers import Endpoint
-    from .responses import Reply
-    from .table import Route
+from .handlers import Endpoint
+from .responses import Headers, Reply
+from .table import Route
 
 __all__ = [
     "DEFAULT_MAX_BYTES",
@@ -42,38 +47,73 @@ __all__ = [
     "MemoryStore",
     "RedisStore",
     "RouteCache",
-    "static_environ",
     "static_reason",
 ]
 
 logger = logging.getLogger("microroute")
 
 DEFAULT_MAX_BYTES = 64 * 1024 * 1024
-#: How long a request waits for another one already generating the same entry.
+#: How long a request waits for another one (or another worker) building the same path.
 FLIGHT_TIMEOUT = 30.0
+#: How often a request waiting for another worker's build looks for its entry.
+POLL_SECONDS = 0.01
+#: A failing store is logged at most this often.
+QUIET_SECONDS = 10.0
+#: After a store failure, requests skip the store this long instead of each
+#: waiting out its timeouts again.
+DOWN_SECONDS = 1.0
 ONE_YEAR = 31_536_000
+WEEK = 7 * 24 * 3600
 _NOT_MODIFIED_HEADERS = frozenset({"etag", "cache-control", "vary", "x-microroute-cache"})
 _WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
+#: ``build(endpoint, path, params)``: the handler's reply to a synthetic GET for
+#: *path*, with whether the handler itself made it (False: an error handler's
+#: fallback); ``None`` when the run called a dynamic helper and was abandoned.
+Build = Callable[[Endpoint, str, dict[str, Any]], "tuple[Reply, bool] | None"]
+#: ``run(endpoint, live, params)``: serve the live request normally. *live* is
+#: the app's per-request state, opaque here.
+Run = Callable[[Endpoint, Any, dict[str, Any]], Reply]
 
-def static_reason(route: Route, endpoint: Endpoint) -> str | None:
-    """Why a GET handler is dynamic, decided at registration; ``None`` if static.
 
-    The run-time reasons (it called ``cookies()``, it streamed) are added by the
-    app the first time they happen.
+def static_reason(route: Route, endpoint: Endpoint, static_by_default: bool = True) -> str | None:
+    """Why a GET handler is dynamic, as far as registration can tell; ``None`` if static.
+
+    A build adds the reasons only a run can show (a helper call, a stream
+    from a plain function, a ``Set-Cookie``).
     """
     config = endpoint.config
-    if config.dynamic == "force-static":
-        return None
+    if config.dynamic in ("force-static", "error"):
+        return None  # both force a static build; "error" makes dynamic calls raise
     if config.dynamic == "force-dynamic":
         return 'dynamic = "force-dynamic"'
     if config.revalidate == 0 and config.revalidate is not False:
         return "revalidate = 0"
+    if endpoint.streams:
+        return "streams its response"
     if endpoint.needs_request:
         return "takes request"
     written = sorted(_WRITE_METHODS & set(route.endpoints))
     if written:
         return f"route also serves {', '.join(written)}"
+    if not static_by_default and config.revalidate is False:
+        return "static_by_default=False"
+    return None
+
+
+def dynamic_headers(headers: Headers) -> str | None:
+    """Why a reply with *headers* may never be stored (and its route is dynamic)."""
+    for name, value in headers:
+        lower = name.lower()
+        if lower == "set-cookie":
+            return "sets a cookie"
+        if lower == "vary":
+            return "sends Vary"
+        if lower == "cache-control":
+            directives = {part.split("=", 1)[0].strip().lower() for part in value.split(",")}
+            for directive in ("no-store", "private"):
+                if directive in directives:
+                    return f"Cache-Control: {directive}"
     return None
 
 
@@ -95,10 +135,12 @@ class Entry:
         "etag",
         "headers",
         "hit",
+        "miss",
         "revalidate",
         "size",
         "stale",
         "status",
+        "tags",
     )
 
     def __init__(
@@ -109,16 +151,19 @@ class Entry:
         created: float,
         revalidate: float | None,
         etag: str | None = None,
+        tags: tuple[str, ...] = (),
     ) -> None:
         self.status = status
         self.headers = headers
         self.body = body
         self.created = created
         self.revalidate = revalidate
+        self.tags = tags
         self.etag = etag or '"' + hashlib.blake2b(body, digest_size=16).hexdigest() + '"'
         # Precomputed: a HIT must cost little more than a dict lookup.
         self.hit = [*headers, ("ETag", self.etag), ("X-Microroute-Cache", "HIT")]
         self.stale = [*headers, ("ETag", self.etag), ("X-Microroute-Cache", "STALE")]
+        self.miss = [*headers, ("ETag", self.etag), ("X-Microroute-Cache", "MISS")]
         self.size = len(body) + sum(len(k) + len(v) for k, v in headers) + 256
         #: The handler that made it, when made in this process: once that
         #: handler proves dynamic, its entries are no longer served.
@@ -155,37 +200,83 @@ class Entry:
             "created": self.created,
             "revalidate": self.revalidate,
             "etag": self.etag,
+            "tags": self.tags,
         }
         return json.dumps(meta, separators=(",", ":")).encode() + b"\n" + self.body
 
     @classmethod
     def loads(cls, data: bytes) -> Entry:
-        meta_line, _, body = data.partition(b"\n")
-        meta = json.loads(meta_line)
-        headers = [(str(k), str(v)) for k, v in meta["headers"]]
-        return cls(meta["status"], headers, body, meta["created"], meta["revalidate"], meta["etag"])
+        """The entry :meth:`dumps` wrote; ``ValueError`` for anything else."""
+        meta_line, newline, body = data.partition(b"\n")
+        try:
+            meta = json.loads(meta_line)
+            headers = [(str(k), str(v)) for k, v in meta["headers"]]
+            revalidate = meta["revalidate"]
+            entry = cls(
+                str(meta["status"]),
+                headers,
+                body,
+                float(meta["created"]),
+                None if revalidate is None else float(revalidate),
+                str(meta["etag"]),
+                tuple(map(str, meta.get("tags", ()))),
+            )
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ValueError(f"unreadable cache entry: {exc}") from None
+        if not newline:
+            raise ValueError("unreadable cache entry: no body separator")
+        return entry
+
+
+class Lock(Protocol):
+    """A store's build lock on one path, held by this process."""
+
+    def release(self) -> None: ...
 
 
 @runtime_checkable
 class CacheStore(Protocol):
-    """Where entries live. Keys are ``path`` or ``path?query``."""
+    """Where entries live, keyed by path.
 
-    def get(self, key: str) -> Entry | None: ...
+    A store shared by several processes also makes :meth:`lock` mean
+    something: one build per path across all of them.
+    """
 
-    def set(self, key: str, entry: Entry) -> None: ...
+    def bind(self, build_id: str) -> None:
+        """Scope every key to *build_id* (a shared store); a local store ignores it."""
+        ...
+
+    def get(self, path: str) -> Entry | None: ...
+
+    def set(self, path: str, entry: Entry) -> None: ...
+
+    def lock(self, path: str) -> Lock | None:
+        """Take the build lock on *path*; ``None`` while another process holds it."""
+        ...
 
     def delete_path(self, path: str, subtree: bool = False) -> int:
-        """Drop every entry of *path* (all query strings); with *subtree*, below it too."""
+        """Drop the entry of *path*; with *subtree*, every entry below it too."""
+        ...
+
+    def delete_tag(self, tag: str) -> int:
+        """Drop every entry whose route carries *tag*."""
         ...
 
     def clear(self) -> None: ...
 
 
-def _key_matches(key: str, path: str, subtree: bool) -> bool:
-    base = key.split("?", 1)[0]
-    if base == path:
-        return True
-    return subtree and base.startswith(path.rstrip("/") + "/")
+def _under(key: str, path: str, subtree: bool) -> bool:
+    return key == path or (subtree and key.startswith(path.rstrip("/") + "/"))
+
+
+class _NoLock:
+    """The lock of a store no other process shares: always free."""
+
+    def release(self) -> None:
+        pass
+
+
+_NO_LOCK = _NoLock()
 
 
 class MemoryStore:
@@ -199,32 +290,49 @@ class MemoryStore:
         self.entries: OrderedDict[str, Entry] = OrderedDict()
         self._lock = threading.Lock()
 
-    def get(self, key: str) -> Entry | None:
-        entry = self.entries.get(key)
+    def bind(self, build_id: str) -> None:
+        pass  # one process, one build
+
+    def get(self, path: str) -> Entry | None:
+        entry = self.entries.get(path)
         if entry is not None:
-            with contextlib.suppress(KeyError):  # evicted meanwhile by another thread
-                self.entries.move_to_end(key)
+            try:  # noqa: SIM105 - contextlib.suppress costs more than the lookup
+                self.entries.move_to_end(path)
+            except KeyError:  # evicted meanwhile by another thread
+                pass
         return entry
 
-    def set(self, key: str, entry: Entry) -> None:
-        if entry.size > self.max_bytes:
-            return  # larger than the whole cache: never stored
+    def set(self, path: str, entry: Entry) -> None:
         with self._lock:
-            old = self.entries.pop(key, None)
+            old = self.entries.pop(path, None)
             if old is not None:
                 self.used -= old.size
-            self.entries[key] = entry
+            if entry.size > self.max_bytes:
+                return  # larger than the whole cache: never stored, and the old copy goes
+            self.entries[path] = entry
             self.used += entry.size
             while self.used > self.max_bytes:
                 _, evicted = self.entries.popitem(last=False)
                 self.used -= evicted.size
 
-    def delete_path(self, path: str, subtree: bool = False) -> int:
+    def lock(self, path: str) -> Lock | None:
+        return _NO_LOCK  # the cache's own single-flight covers one process
+
+    def _drop(self, doomed: Callable[[str, Entry], bool]) -> int:
         with self._lock:
-            doomed = [key for key in self.entries if _key_matches(key, path, subtree)]
-            for key in doomed:
-                self.used -= self.entries.pop(key).size
-        return len(doomed)
+            # A snapshot: a HIT reorders the dict from other threads meanwhile.
+            keys = [key for key, entry in list(self.entries.items()) if doomed(key, entry)]
+            for key in keys:
+                entry = self.entries.pop(key, None)
+                if entry is not None:
+                    self.used -= entry.size
+        return len(keys)
+
+    def delete_path(self, path: str, subtree: bool = False) -> int:
+        return self._drop(lambda key, entry: _under(key, path, subtree))
+
+    def delete_tag(self, tag: str) -> int:
+        return self._drop(lambda key, entry: tag in entry.tags)
 
     def clear(self) -> None:
         with self._lock:
@@ -240,14 +348,26 @@ class RedisStore:
 
     >>> App(route, cache=RedisStore("redis://127.0.0.1:6379/0"))  # doctest: +SKIP
 
-    Needs the ``redis`` package (``pip install microroute[redis]``). Memory is
-    bounded by Redis itself (``maxmemory`` with an LRU policy); entries carry
-    no TTL so a stale copy can still be served while it is regenerated.
+    Needs the ``redis`` package (``pip install microroute[redis]``). Every key
+    starts with *prefix* (the namespace: give each app its own) and the app's
+    build id, so a deploy of new code never serves the old code's entries and
+    two apps never share them. Entries expire *ttl* seconds after their
+    ``revalidate`` window (7 days by default), so old builds' keys go away by
+    themselves. A build takes a lock (``SET NX PX``, *lock_seconds*) so N
+    workers facing a cold or stale path run the handler once; a lock whose
+    holder died expires. Every call is bounded by *timeout* seconds; the
+    cache treats a failure as a miss and serves the request uncached.
     """
 
     def __init__(
-        self, url_or_client: Any = "redis://127.0.0.1:6379/0", prefix: str = "microroute:"
-    ):
+        self,
+        url_or_client: Any = "redis://127.0.0.1:6379/0",
+        prefix: str = "microroute:",
+        *,
+        ttl: float = WEEK,
+        timeout: float = 0.25,
+        lock_seconds: float = 10.0,
+    ) -> None:
         if isinstance(url_or_client, str):
             try:
                 import redis
@@ -255,38 +375,84 @@ class RedisStore:
                 raise RuntimeError(
                     "RedisStore needs the redis package: pip install 'microroute[redis]'"
                 ) from None
-            url_or_client = redis.Redis.from_url(url_or_client)
+            url_or_client = redis.Redis.from_url(
+                url_or_client, socket_timeout=timeout, socket_connect_timeout=timeout
+            )
+        if not ttl > 0 or not lock_seconds > 0:
+            raise ValueError("RedisStore: ttl and lock_seconds must be positive numbers of seconds")
         self.client = url_or_client
         self.prefix = prefix
+        self.ttl = ttl
+        self.lock_seconds = lock_seconds
+        self.build_id: str | None = None
+        self._base = prefix + "unbound:"
 
-    def get(self, key: str) -> Entry | None:
-        data = self.client.get(self.prefix + key)
-        if data is None:
-            return None
-        try:
-            return Entry.loads(data)
-        except (ValueError, KeyError, TypeError):
-            logger.warning("Ignoring an unreadable cache entry for %s in Redis", key)
-            return None
+    def bind(self, build_id: str) -> None:
+        if self.build_id is not None and self.build_id != build_id:
+            raise ValueError(
+                f"this RedisStore already serves build {self.build_id!r}; give each App its own"
+                " RedisStore (with its own prefix for a different app)"
+            )
+        self.build_id = build_id
+        self._base = f"{self.prefix}{build_id}:"
 
-    def set(self, key: str, entry: Entry) -> None:
-        self.client.set(self.prefix + key, entry.dumps())
+    def _key(self, path: str) -> str:
+        return self._base + "p:" + path
+
+    def get(self, path: str) -> Entry | None:
+        data = self.client.get(self._key(path))
+        return None if data is None else Entry.loads(data)
+
+    def set(self, path: str, entry: Entry) -> None:
+        key = self._key(path)
+        lifetime = int(((entry.revalidate or 0) + self.ttl) * 1000)
+        with self.client.pipeline() as pipe:
+            pipe.set(key, entry.dumps(), px=lifetime)
+            for tag in entry.tags:
+                pipe.sadd(self._base + "t:" + tag, key)
+                pipe.pexpire(self._base + "t:" + tag, lifetime, gt=True)
+                pipe.pexpire(self._base + "t:" + tag, lifetime, nx=True)
+            pipe.execute()
+
+    def lock(self, path: str) -> Lock | None:
+        # redis-py's Lock: SET NX PX with a token, released only by its owner.
+        lock = self.client.lock(self._base + "l:" + path, timeout=self.lock_seconds, blocking=False)
+        return _RedisLock(lock) if lock.acquire() else None
 
     def delete_path(self, path: str, subtree: bool = False) -> int:
-        pattern = self.prefix + _glob_escape(path.rstrip("/") if subtree else path) + "*"
+        start = self._key(path.rstrip("/") if subtree else path)
+        pattern = _glob_escape(start) + ("*" if subtree else "")
+        skip = len(self._base) + 2
         doomed = [
             name
             for name in self.client.scan_iter(match=pattern, count=500)
-            if _key_matches(name.decode()[len(self.prefix) :], path, subtree)
+            if _under(name.decode("utf-8", "replace")[skip:], path, subtree)
         ]
         if doomed:
             self.client.delete(*doomed)
         return len(doomed)
 
+    def delete_tag(self, tag: str) -> int:
+        members = list(self.client.smembers(self._base + "t:" + tag))
+        deleted = int(self.client.delete(*members)) if members else 0
+        self.client.delete(self._base + "t:" + tag)
+        return deleted
+
     def clear(self) -> None:
-        doomed = list(self.client.scan_iter(match=_glob_escape(self.prefix) + "*", count=500))
+        doomed = list(self.client.scan_iter(match=_glob_escape(self._base) + "*", count=500))
         if doomed:
             self.client.delete(*doomed)
+
+
+class _RedisLock:
+    def __init__(self, lock: Any) -> None:
+        self._lock = lock
+
+    def release(self) -> None:
+        try:
+            self._lock.release()
+        except Exception:  # expired and perhaps taken by another worker: not ours to drop
+            logger.debug("A build lock expired before its build finished", exc_info=True)
 
 
 def _glob_escape(text: str) -> str:
@@ -294,7 +460,7 @@ def _glob_escape(text: str) -> str:
 
 
 class Flights:
-    """Single-flight: one request generates an entry, the others wait for it."""
+    """Single-flight in one process: one request builds a path, the others wait for it."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -302,7 +468,7 @@ class Flights:
 
     @contextmanager
     def lead(self, key: str) -> Iterator[bool]:
-        """Yields True to the one caller that should generate *key*.
+        """Yields True to the one caller that should build *key*.
 
         The others wait (at most :data:`FLIGHT_TIMEOUT`) until it is done and
         get False; they then read the entry the leader stored.
@@ -325,7 +491,7 @@ class Flights:
             event.set()
 
     def start(self, key: str) -> bool:
-        """Claim *key* for a background regeneration; False if one is running."""
+        """Claim *key* for a background build; False if one is running."""
         with self._lock:
             if key in self._events:
                 return False
@@ -339,136 +505,211 @@ class Flights:
             event.set()
 
 
-Run = Callable[["Endpoint", "RequestState", dict[str, Any]], "Reply"]
-
-
-def static_environ(environ: dict[str, Any]) -> dict[str, Any]:
-    """``force-static``: the handler sees no query, headers or cookies."""
-    kept = {k: v for k, v in environ.items() if not k.startswith("HTTP_") or k == "HTTP_HOST"}
-    kept["QUERY_STRING"] = ""
-    return kept
-
-
 class RouteCache:
-    """Serves static GETs from a store: HIT, STALE (and regenerate), or MISS.
+    """Serves static GETs from a store: HIT, STALE (and rebuild), or MISS (build).
 
-    *run* is the app's way to call a handler and coerce its result; the cache
-    only decides whether to call it, and what to keep.
+    *build* runs a handler as at build time (see :data:`Build`); *run* serves a
+    live request normally, for a route whose build proved it dynamic.
     """
 
-    def __init__(self, app: App, store: CacheStore, run: Run) -> None:
-        self.app = app
+    def __init__(self, store: CacheStore, build: Build, run: Run, build_id: str = "") -> None:
         self.store = store
+        self._build = build
         self._run = run
         self._flights = Flights()
+        self._quiet_until = 0.0
+        self._down_until = 0.0
+        store.bind(build_id)
         #: The memory store's dict, for the app's HIT fast path (None for shared stores).
         self.fast: OrderedDict[str, Entry] | None = (
             store.entries if isinstance(store, MemoryStore) else None
         )
 
-    @staticmethod
-    def key(endpoint: Endpoint, environ: dict[str, Any]) -> str:
-        path = environ.get("PATH_INFO") or "/"
-        query = environ.get("QUERY_STRING")
-        if query and endpoint.config.dynamic != "force-static":
-            return f"{path}?{query}"
-        return path
-
-    def serve(self, endpoint: Endpoint, state: RequestState, params: dict[str, Any]) -> Reply:
-        environ = state.environ
-        key = self.key(endpoint, environ)
-        entry = self.store.get(key)
+    def serve(
+        self,
+        endpoint: Endpoint,
+        path: str,
+        params: dict[str, Any],
+        live: Any,
+        if_none_match: str | None,
+    ) -> Reply:
+        """The response to a GET (or HEAD) of *path*, a static route."""
+        entry = self._get(path)
         if entry is None:
-            with self._flights.lead(key) as leader:
+            with self._flights.lead(path) as leader:
                 if leader:
-                    return self._generate(endpoint, state, params, key)
-            entry = self.store.get(key)
+                    return self._lead(endpoint, path, params, live, if_none_match)
+            entry = self._get(path)
             if entry is None:  # the leader's response could not be stored
-                return self._run(endpoint, state, params)
-            return self._reply(entry, environ, entry.hit)
-        if entry.is_stale(now()):
-            if self._flights.start(key):
-                copy = {**environ, "wsgi.input": io.BytesIO()}
-                in_background(lambda: self._regenerate(endpoint, copy, params, key))
-            return self._reply(entry, environ, entry.stale)
-        return self._reply(entry, environ, entry.hit)
+                return self._fresh(endpoint, path, params, live, if_none_match, keep=False)
+            return _reply(entry, entry.hit, if_none_match)
+        if entry.is_stale(time.time()):
+            if self._flights.start(path):
+                in_background(lambda: self._rebuild(endpoint, path, params))
+            return _reply(entry, entry.stale, if_none_match)
+        return _reply(entry, entry.hit, if_none_match)
+
+    def _lead(
+        self,
+        endpoint: Endpoint,
+        path: str,
+        params: dict[str, Any],
+        live: Any,
+        if_none_match: str | None,
+    ) -> Reply:
+        """This process's one build of *path*, once no other process is building it."""
+        lock = self._lock(path)
+        deadline = time.monotonic() + FLIGHT_TIMEOUT
+        while lock is None and time.monotonic() < deadline:
+            time.sleep(POLL_SECONDS)  # gevent's sleep in a patched server
+            entry = self._get(path)
+            if entry is not None:  # another worker built it
+                return _reply(entry, entry.hit, if_none_match)
+            lock = self._lock(path)
+        try:
+            entry = self._get(path) if lock is not None else None
+            if entry is not None:  # built and stored just before the lock was ours
+                return _reply(entry, entry.hit, if_none_match)
+            return self._fresh(endpoint, path, params, live, if_none_match, keep=True)
+        finally:
+            if lock is not None:
+                lock.release()
+
+    def _fresh(
+        self,
+        endpoint: Endpoint,
+        path: str,
+        params: dict[str, Any],
+        live: Any,
+        if_none_match: str | None,
+        keep: bool,
+    ) -> Reply:
+        """Build *path* now and serve the result, stored when *keep* and it may be."""
+        built = self._build(endpoint, path, params)
+        if built is None:  # the build called cookies(), headers() or session()
+            return self._run(endpoint, live, params)
+        reply, made_by_handler = built
+        status, headers, body = reply
+        if type(body) is not list:  # a stream: never stored, but made with no request
+            endpoint.dynamic_reason = "streams its response"
+            return reply
+        reason = dynamic_headers(headers)
+        if reason is not None:
+            endpoint.dynamic_reason = reason
+            return reply
+        if not (keep and made_by_handler and status.startswith("200 ")):
+            return reply
+        entry = self._entry(endpoint, reply)
+        self._set(path, entry)
+        return _reply(entry, entry.miss, if_none_match)
+
+    def _rebuild(self, endpoint: Endpoint, path: str, params: dict[str, Any]) -> None:
+        """Replace a stale entry, off the request; on failure the stale copy stays."""
+        try:
+            lock = self._lock(path)
+            if lock is None:
+                return  # another worker is rebuilding it
+            try:
+                entry = self._get(path)
+                if entry is not None and not entry.is_stale(time.time()):
+                    return  # another worker rebuilt it just now
+                built = self._build(endpoint, path, params)
+                if built is None:
+                    return  # the route proved dynamic: its entries are no longer served
+                (status, headers, body), made_by_handler = built
+                if type(body) is not list:
+                    _close(body)
+                    endpoint.dynamic_reason = "streams its response"
+                    return
+                reason = dynamic_headers(headers)
+                if reason is not None:
+                    endpoint.dynamic_reason = reason
+                elif made_by_handler and status.startswith("200 "):
+                    self._set(path, self._entry(endpoint, (status, headers, body)))
+                else:
+                    logger.warning("Revalidating %s gave %s; keeping the stale copy", path, status)
+            finally:
+                lock.release()
+        except Exception:
+            logger.exception("Revalidating %s failed; keeping the stale copy", path)
+        finally:
+            self._flights.finish(path)
 
     @staticmethod
-    def _reply(entry: Entry, environ: dict[str, Any], headers: list[tuple[str, str]]) -> Reply:
-        condition = environ.get("HTTP_IF_NONE_MATCH")
-        if condition and entry.matches(condition):
-            kept = [h for h in headers if h[0].lower() in _NOT_MODIFIED_HEADERS]
-            return "304 Not Modified", kept, []
-        return entry.status, headers, [entry.body]
-
-    def _store(
-        self, endpoint: Endpoint, state: RequestState, reply: Reply, key: str
-    ) -> Entry | None:
-        """Keep *reply* if it may be kept; mark the endpoint dynamic if it proved so."""
+    def _entry(endpoint: Endpoint, reply: Reply) -> Entry:
         status, headers, body = reply
-        if state.failed:  # an error handler's fallback is not the page
-            return None
-        if state.dynamic_call is not None:
-            endpoint.dynamic_reason = f"calls {state.dynamic_call}"
-            return None
-        if type(body) is not list:
-            if isinstance(body, StreamBody):
-                endpoint.dynamic_reason = "streams its response"
-            return None
-        if not status.startswith("200 "):
-            return None
-        if state.handler_wrote_cookies or any(name.lower() == "set-cookie" for name, _ in headers):
-            return None
+        config = endpoint.config
         if not any(name.lower() == "cache-control" for name, _ in headers):
-            headers = [*headers, ("Cache-Control", cache_control(endpoint.config.revalidate))]
-        revalidate = endpoint.config.revalidate
-        entry = Entry(
-            status,
-            headers,
-            b"".join(body),
-            now(),
-            None if revalidate is False else float(revalidate),
-        )
+            headers = [*headers, ("Cache-Control", cache_control(config.revalidate))]
+        revalidate = None if config.revalidate is False else float(config.revalidate)
+        entry = Entry(status, headers, b"".join(body), time.time(), revalidate, tags=config.tags)
         entry.endpoint = endpoint
-        self.store.set(key, entry)
         return entry
 
-    def _generate(
-        self, endpoint: Endpoint, state: RequestState, params: dict[str, Any], key: str
-    ) -> Reply:
-        reply = self._run(endpoint, state, params)
-        entry = self._store(endpoint, state, reply, key)
-        if entry is None:
-            return reply
-        return self._reply(
-            entry,
-            state.environ,
-            [*entry.headers, ("ETag", entry.etag), ("X-Microroute-Cache", "MISS")],
-        )
+    # -- the store, failing soft ------------------------------------------------
 
-    def _regenerate(
-        self, endpoint: Endpoint, environ: dict[str, Any], params: dict[str, Any], key: str
-    ) -> None:
-        """Refresh a stale entry off the request; on failure the stale copy stays."""
-        from .context import RequestState, bind, unbind
+    def _failed(self, doing: str, path: str) -> None:
+        """Log a store failure, at most every :data:`QUIET_SECONDS`."""
+        now = time.monotonic()
+        self._down_until = now + DOWN_SECONDS
+        if now >= self._quiet_until:
+            self._quiet_until = now + QUIET_SECONDS
+            logger.error(
+                "The cache store (%s) failed to %s %s; serving uncached (logged at most every %gs)",
+                type(self.store).__name__,
+                doing,
+                path,
+                QUIET_SECONDS,
+                exc_info=True,
+            )
 
+    def _down(self) -> bool:
+        return self._down_until > 0 and time.monotonic() < self._down_until
+
+    def _get(self, path: str) -> Entry | None:
+        if self._down():
+            return None
         try:
-            state = RequestState(self.app, environ)
-            token = bind(state)
-            try:
-                reply = self._run(endpoint, state, params)
-                if self._store(endpoint, state, reply, key) is None:
-                    logger.warning(
-                        "Revalidating %s gave %s; keeping the stale copy",
-                        key,
-                        reply[0],
-                    )
-            finally:
-                unbind(token)
+            return self.store.get(path)
         except Exception:
-            logger.exception("Revalidating %s failed; keeping the stale copy", key)
-        finally:
-            self._flights.finish(key)
+            self._failed("read", path)
+            return None
+
+    def _set(self, path: str, entry: Entry) -> None:
+        if self._down():
+            return
+        try:
+            self.store.set(path, entry)
+        except Exception:
+            self._failed("store", path)
+
+    def _lock(self, path: str) -> Lock | None:
+        if self._down():
+            return _NO_LOCK
+        try:
+            return self.store.lock(path)
+        except Exception:
+            self._failed("lock", path)
+            return _NO_LOCK  # no store to coordinate through: build here
+
+    def delete_path(self, path: str, subtree: bool) -> int:
+        return self.store.delete_path(path, subtree)
+
+    def delete_tag(self, tag: str) -> int:
+        return self.store.delete_tag(tag)
+
+
+def _reply(entry: Entry, headers: Headers, if_none_match: str | None) -> Reply:
+    if if_none_match and entry.matches(if_none_match):
+        kept = [h for h in headers if h[0].lower() in _NOT_MODIFIED_HEADERS]
+        return "304 Not Modified", kept, []
+    return entry.status, headers, [entry.body]
+
+
+def _close(body: Iterable[bytes]) -> None:
+    close = getattr(body, "close", None)
+    if close is not None:
+        close()
 
 
 def in_background(task: Callable[[], None]) -> None:
@@ -479,7 +720,3 @@ def in_background(task: Callable[[], None]) -> None:
     when the hub gets time; without patching (the TestClient) it is a thread.
     """
     threading.Thread(target=task, name="microroute-revalidate", daemon=True).start()
-
-
-def now() -> float:
-    return time.time()

@@ -23,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from contextvars import ContextVar
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from itsdangerous import BadData, BadSignature, TimestampSigner, URLSafeTimedSerializer
 from itsdangerous.encoding import base64_decode, base64_encode
@@ -31,13 +31,14 @@ from werkzeug.datastructures import EnvironHeaders
 from werkzeug.http import dump_cookie, parse_cookie
 
 if TYPE_CHECKING:
-    from .app import App
     from .requests import Request
 
 __all__ = [
     "Cookies",
+    "DynamicUsage",
     "RequestState",
     "Session",
+    "Settings",
     "active",
     "bind",
     "cookies",
@@ -56,6 +57,41 @@ _DELETED: Any = object()
 _current: ContextVar[RequestState] = ContextVar("microroute.request")
 
 
+class Settings(Protocol):
+    """What the helpers read from the app (an :class:`~microroute.App` has all of it)."""
+
+    @property
+    def secret_key(self) -> SecretKey | None: ...
+    @property
+    def trust_proxy(self) -> bool: ...
+    @property
+    def session_cookie(self) -> str: ...
+    @property
+    def session_max_age(self) -> int: ...
+    @property
+    def max_body_size(self) -> int: ...
+    @property
+    def max_json_depth(self) -> int: ...
+    @property
+    def max_form_parts(self) -> int: ...
+    @property
+    def max_form_memory_size(self) -> int: ...
+    def has_handler(self, path: str, method: str) -> bool: ...
+
+
+class DynamicUsage(BaseException):
+    """A static build called ``cookies()``, ``headers()`` or ``session()``.
+
+    As Next.js's ``DynamicServerError``: the build is abandoned and its route
+    is dynamic from then on. A ``BaseException``, so a handler's
+    ``except Exception:`` does not swallow it.
+    """
+
+    def __init__(self, helper: str) -> None:
+        super().__init__(helper)
+        self.helper = helper
+
+
 class RequestState:
     """Everything the helpers need about the request being served."""
 
@@ -64,37 +100,40 @@ class RequestState:
         "_request",
         "_session",
         "app",
+        "build",
         "dynamic_call",
         "environ",
         "failed",
-        "mode",
         "sent",
         "touched",
         "where",
-        "writes",
-        "writes_at_start",
     )
 
-    def __init__(self, app: App, environ: dict[str, Any]) -> None:
+    def __init__(
+        self,
+        app: Settings,
+        environ: dict[str, Any],
+        build: str | None = None,
+        where: str = "",
+    ) -> None:
         self.app = app
         self.environ = environ
         self._request: Request | None = None
         self._cookies: Cookies | None = None
         self._session: Session | None = None
+        #: ``None`` for a live request; for a static build, the route's
+        #: ``dynamic`` setting, which decides what a helper call does.
+        self.build = build
+        #: The handler being built, for error messages.
+        self.where = where
+        #: The helper whose call abandoned this build.
+        self.dynamic_call: str | None = None
         #: Set once headers have gone out: a cookie set later could not be sent.
         self.sent = False
         #: Whether cookies() or session() was used, so Set-Cookie may be due.
         self.touched = False
-        #: The first helper the handler called ("cookies()", ...), if any.
-        self.dynamic_call: str | None = None
-        #: The running route's ``dynamic`` config when not "auto", and its name.
-        self.mode: str | None = None
-        self.where = ""
         #: The handler raised (its reply came from an error handler): never stored.
         self.failed = False
-        #: Cookie and session writes so far, to tell the handler's own apart.
-        self.writes = 0
-        self.writes_at_start = 0
 
     @property
     def request(self) -> Request:
@@ -119,41 +158,22 @@ class RequestState:
             return proto.split(",")[0].strip().lower() == "https"
         return False
 
-    def enter_handler(self, mode: str, where: str) -> tuple[Any, ...]:
-        """Start the handler's part of the request; returns what to restore after.
+    def check_build(self, helper: str) -> None:
+        """A helper was called during a static build: abandon it, unless forced static.
 
-        What makes a response dynamic, or unfit to store, is judged on the
-        handler alone: helper calls and cookie writes made by middleware do
-        not count. A route's ``dynamic = "force-static"`` hands the handler an
-        empty query, headers and cookies; ``"error"`` makes cookies(),
-        headers() and session() raise, naming *where*. Both end with the
-        handler, so middleware after ``call_next`` sees the real request.
+        ``dynamic = "force-static"`` lets the handler read the synthetic
+        request's empty cookies and headers; ``"error"`` makes the call an
+        error naming the route; otherwise :class:`DynamicUsage` ends the build.
         """
-        saved = (self.environ, self._request)
-        self.dynamic_call = None
-        self.failed = False
-        self.writes_at_start = self.writes
-        if mode == "force-static" or mode == "error":
-            self.mode = mode
-            self.where = where
-        if mode == "force-static":
-            from .cache import static_environ
-
-            self.environ = static_environ(self.environ)
-            self._request = None
-            self.cookies().hidden = True
-        return saved
-
-    def leave_handler(self, saved: tuple[Any, ...]) -> None:
-        if self.mode == "force-static" and self._cookies is not None:
-            self._cookies.hidden = False
-        self.mode = None
-        self.environ, self._request = saved
-
-    @property
-    def handler_wrote_cookies(self) -> bool:
-        """Whether the handler itself set or deleted a cookie, or changed the session."""
-        return self.writes != self.writes_at_start
+        if self.build == "force-static":
+            return
+        if self.build == "error":
+            raise RuntimeError(
+                f'{helper} makes a request dynamic, and {self.where} sets dynamic = "error";'
+                " remove the call or change the route's dynamic setting"
+            )
+        self.dynamic_call = helper
+        raise DynamicUsage(helper)
 
     def set_cookie_headers(self) -> list[tuple[str, str]]:
         """The ``Set-Cookie`` headers this request produced, session included."""
@@ -185,15 +205,8 @@ def current(helper: str) -> RequestState:
             f"{helper} was called outside a request: call it while a route handler or"
             " middleware is running"
         ) from None
-    mode = state.mode
-    if mode is None:
-        if state.dynamic_call is None:
-            state.dynamic_call = helper
-    elif mode == "error":
-        raise RuntimeError(
-            f'{helper} makes a request dynamic, and {state.where} sets dynamic = "error";'
-            " remove the call or change the route's dynamic setting"
-        )
+    if state.build is not None:
+        state.check_build(helper)
     return state
 
 
@@ -211,7 +224,7 @@ def unbind(token: Any) -> None:
     _current.reset(token)
 
 
-def _signing_keys(app: App) -> list[bytes]:
+def _signing_keys(app: Settings) -> list[bytes]:
     """The app's keys, oldest first: itsdangerous signs with the last one."""
     key = app.secret_key
     if not key:
@@ -223,7 +236,7 @@ def _signing_keys(app: App) -> list[bytes]:
     return [k.encode() if isinstance(k, str) else k for k in keys]
 
 
-def _signer(app: App) -> TimestampSigner:
+def _signer(app: Settings) -> TimestampSigner:
     # itsdangerous signs with the last key and accepts all of them: rotation.
     return TimestampSigner(_signing_keys(app), salt=_COOKIE_SALT)
 
@@ -244,24 +257,6 @@ class Cookies:
         self._incoming = parse_cookie(fixed.encode().decode("latin-1"))
         self._changes: dict[str, Any] = {}
         self._headers: dict[tuple[str, str, str | None], str] = {}
-        self._hidden_changes: dict[str, Any] | None = None
-
-    @property
-    def hidden(self) -> bool:
-        """While a force-static handler runs, it sees none of the request's cookies.
-
-        Neither those the browser sent nor those middleware set before it; its
-        own sets and deletes still go out, and merge back when it is done.
-        """
-        return self._hidden_changes is not None
-
-    @hidden.setter
-    def hidden(self, value: bool) -> None:
-        if value and self._hidden_changes is None:
-            self._hidden_changes, self._changes = self._changes, {}
-        elif not value and self._hidden_changes is not None:
-            self._hidden_changes.update(self._changes)
-            self._changes, self._hidden_changes = self._hidden_changes, None
 
     def _raw(self, name: str) -> str | None:
         value = self._changes.get(name, None)
@@ -269,7 +264,7 @@ class Cookies:
             return None
         if value is not None:
             return str(value)
-        return None if self.hidden else self._incoming.get(name)
+        return self._incoming.get(name)
 
     def get(
         self, name: str, default: Any = None, *, signed: bool = False, max_age: int | None = None
@@ -301,7 +296,7 @@ class Cookies:
 
     def all(self) -> dict[str, str]:
         """Every cookie, as ``{name: value}`` (raw values, signatures included)."""
-        names = set(self._changes) if self.hidden else set(self._incoming) | set(self._changes)
+        names = set(self._incoming) | set(self._changes)
         return {name: value for name in sorted(names) if (value := self._raw(name)) is not None}
 
     def __iter__(self) -> Iterator[str]:
@@ -355,7 +350,6 @@ class Cookies:
         )
         self._headers[(name, path, domain)] = header
         self._changes[name] = value
-        self._state.writes += 1
 
     def delete(self, name: str, *, path: str = "/", domain: str | None = None) -> None:
         """Expire the cookie in the browser (same *path* and *domain* as when set)."""
@@ -372,7 +366,6 @@ class Cookies:
             samesite="Lax",
         )
         self._changes[name] = _DELETED
-        self._state.writes += 1
 
     def _check_open(self, name: str) -> None:
         if self._state.sent:
@@ -442,8 +435,6 @@ class Session(dict[str, Any]):
                 " response, change the session before the first chunk"
             )
         self.modified = True
-        if self._state is not None:
-            self._state.writes += 1
 
     def __setitem__(self, key: str, value: Any) -> None:
         self._changed()
@@ -475,7 +466,7 @@ class Session(dict[str, Any]):
         super().update(*args, **kwargs)
 
 
-def _serializer(app: App) -> URLSafeTimedSerializer:
+def _serializer(app: Settings) -> URLSafeTimedSerializer:
     return URLSafeTimedSerializer(_signing_keys(app), salt=_SESSION_SALT)
 
 

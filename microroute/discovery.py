@@ -9,7 +9,7 @@
     app/api/_lib/db.py                ->  never routed    (a private folder)
 
 A folder is a URL segment and a function named ``GET`` is the GET handler; the
-module may also set ``dynamic`` and ``revalidate``. The folder holding ``app/``
+module may also set ``dynamic``, ``revalidate`` and ``tags``. The folder holding ``app/``
 goes on ``sys.path`` so route files import shared code by dotted path
 (``from app.api._lib.db import connect``).
 """
@@ -31,7 +31,7 @@ __all__ = ["discover", "discover_middleware"]
 
 ROUTE_FILE = "route.py"
 MIDDLEWARE_FILE = "middleware.py"
-_CONFIG_NAMES = ("dynamic", "revalidate")
+_CONFIG_NAMES = ("dynamic", "revalidate", "tags")
 
 
 def _is_group(name: str) -> bool:

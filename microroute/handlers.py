@@ -35,7 +35,10 @@ from .responses import (
 from .routing import RESERVED_NAMES, RouteConfig
 from .sse import EventStream
 
-__all__ = ["Context", "Endpoint", "ReturnValueError", "coerce"]
+__all__ = ["BUILD_MARK", "Context", "Endpoint", "ReturnValueError", "coerce"]
+
+#: The environ key that marks a static build's synthetic request.
+BUILD_MARK = "microroute.build"
 
 Invoke = Callable[[Request | None, dict[str, Any]], Any]
 
@@ -69,6 +72,7 @@ class Endpoint:
         "method",
         "needs_request",
         "source",
+        "streams",
     )
 
     def __init__(
@@ -84,8 +88,10 @@ class Endpoint:
         self.config = config
         self.source = source
         self.invoke, self.needs_request = _plan(handler, tuple(path_params), source)
+        #: A generator function: its response streams, known before it ever runs.
+        self.streams = inspect.isgeneratorfunction(inspect.unwrap(handler))
         #: Why this handler's responses are not cached (None: a static GET);
-        #: set by the app at start-up, and again when a run proves it dynamic.
+        #: set by the app at start-up, and again when a build proves it dynamic.
         self.dynamic_reason: str | None = "not a GET" if method != "GET" else None
 
     def __repr__(self) -> str:
@@ -211,6 +217,9 @@ def _body_reply(body: Any, status: int, source: str, environ: dict[str, Any]) ->
 
 def _response_reply(response: _WerkzeugResponse, environ: dict[str, Any]) -> Reply:
     """A werkzeug Response as a reply; a body already in memory stays a list."""
+    if BUILD_MARK in environ:
+        # A build's host is made up: keep a relative Location relative.
+        response.autocorrect_location_header = False
     app_iter, line, headers = response.get_wsgi_response(environ)
     if not response.is_streamed:
         # Joined here so that a static GET returning a Response can be cached.

@@ -43,19 +43,24 @@ F = TypeVar("F", bound=Handler)
 
 @dataclass(frozen=True)
 class RouteConfig:
-    """Route segment config, named as in Next.js (``dynamic``, ``revalidate``)."""
+    """Route segment config, named as in Next.js (``dynamic``, ``revalidate``, ``tags``).
+
+    ``tags`` name the route's cached responses for ``app.revalidate_tag(tag)``,
+    as Next.js's ``revalidateTag``.
+    """
 
     dynamic: str = "auto"
     revalidate: int | float | bool = False
+    tags: tuple[str, ...] = ()
 
     @classmethod
     def build(cls, where: str, **config: Any) -> RouteConfig:
         """Validate config keywords; errors name *where* the config came from."""
-        unknown = sorted(set(config) - {"dynamic", "revalidate"})
+        unknown = sorted(set(config) - {"dynamic", "revalidate", "tags"})
         if unknown:
             raise TypeError(
                 f"{where}: unknown route config {', '.join(unknown)}"
-                " (expected dynamic= or revalidate=)"
+                " (expected dynamic=, revalidate= or tags=)"
             )
         dynamic = config.get("dynamic", "auto")
         if dynamic not in _DYNAMIC_VALUES:
@@ -73,7 +78,15 @@ class RouteConfig:
             raise ValueError(
                 f"{where}: revalidate must be False, 0 or a number of seconds, got {revalidate!r}"
             )
-        return cls(dynamic=dynamic, revalidate=revalidate)
+        tags = config.get("tags", ())
+        if isinstance(tags, str) or not isinstance(tags, (list, tuple)):
+            raise ValueError(f"{where}: tags must be a list of strings, got {tags!r}")
+        for tag in tags:
+            if not isinstance(tag, str) or not tag or not tag.isprintable():
+                raise ValueError(
+                    f"{where}: each tag must be a non-empty printable str, got {tag!r}"
+                )
+        return cls(dynamic=dynamic, revalidate=revalidate, tags=tuple(dict.fromkeys(tags)))
 
 
 @dataclass(frozen=True)
