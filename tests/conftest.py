@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from support import stop_process
+from support import start_redis, stop_process
 
 from microroute import App, Router
 from microroute.testing import TestClient
@@ -102,54 +102,11 @@ def client_for() -> Iterator[Callable[[App], TestClient]]:
 
 # -- a real redis-server for the shared cache store ---------------------------
 
-REDIS_READY_TIMEOUT = 10.0
-
-
 @pytest.fixture(scope="session")
 def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A real ``redis-server`` on a free 127.0.0.1 port; yields its URL.
-
-    No fake and no skip: without the Debian package ``redis-server`` the tests
-    that need it fail, saying what to install. Stopped by its PID at the end.
-    """
-    import shutil
-    import socket
-    import subprocess
-    import time
-
-    import redis
-
-    binary = shutil.which("redis-server")
-    if binary is None:
-        pytest.fail("redis-server is not installed: apt-get install redis-server")
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    workdir = tmp_path_factory.mktemp("redis")
-    log = workdir / "redis.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--dir", str(workdir)],
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )  # fmt: skip
-    url = f"redis://127.0.0.1:{port}/0"
-    client = redis.Redis.from_url(url, socket_timeout=1)
-    deadline = time.monotonic() + REDIS_READY_TIMEOUT
+    """A real ``redis-server`` for the whole session; yields its URL. Stopped by PID."""
+    process, url = start_redis(tmp_path_factory.mktemp("redis"))
     try:
-        while True:
-            if process.poll() is not None:
-                pytest.fail(f"redis-server exited with {process.returncode}:\n{log.read_text()}")
-            try:
-                if client.ping():
-                    break
-            except redis.RedisError:
-                if time.monotonic() > deadline:
-                    pytest.fail(f"redis-server not answering PING:\n{log.read_text()}")
-                time.sleep(0.02)
-        client.close()
         yield url
     finally:
         stop_process(process)

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import shutil
+import socket
 import subprocess
 import time
+from pathlib import Path
 
 import pytest
 
@@ -36,3 +39,49 @@ def stop_process(process: subprocess.Popen[bytes], timeout: float = 10) -> None:
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait()
+
+
+REDIS_READY_TIMEOUT = 10.0
+
+
+def start_redis(workdir: Path, port: int | None = None) -> tuple[subprocess.Popen[bytes], str]:
+    """Start a real ``redis-server`` on a free (or the given) 127.0.0.1 port.
+
+    No fake and no skip: without the Debian package ``redis-server`` the tests
+    that need it fail, saying what to install. The caller stops it by PID.
+    """
+    import redis
+
+    binary = shutil.which("redis-server")
+    if binary is None:
+        pytest.fail("redis-server is not installed: apt-get install redis-server")
+    if port is None:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+    log = workdir / f"redis-{port}.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+             "--appendonly", "no", "--dir", str(workdir)],
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    url = f"redis://127.0.0.1:{port}/0"
+    client = redis.Redis.from_url(url, socket_timeout=1)
+    deadline = time.monotonic() + REDIS_READY_TIMEOUT
+    try:
+        while True:
+            if process.poll() is not None:
+                pytest.fail(f"redis-server exited with {process.returncode}:\n{log.read_text()}")
+            try:
+                if client.ping():
+                    return process, url
+            except redis.RedisError:
+                if time.monotonic() > deadline:
+                    stop_process(process)
+                    pytest.fail(f"redis-server not answering PING:\n{log.read_text()}")
+                time.sleep(0.02)
+    finally:
+        client.close()
