@@ -9,6 +9,7 @@ on a free 127.0.0.1 port, started with this interpreter (``sys.executable -m
 from __future__ import annotations
 
 import os
+import selectors
 import signal
 import socket
 import subprocess
@@ -16,6 +17,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 import pytest
 import requests
@@ -23,8 +25,11 @@ from support import stop_process
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = REPO / "examples"
+APPS = Path(__file__).parent / "apps"
 READY_TIMEOUT = 15.0
 STOP_TIMEOUT = 10.0
+#: How long a herd of raw-socket requests may take to be answered.
+HERD_TIMEOUT = 30.0
 
 
 @dataclass(frozen=True)
@@ -157,3 +162,53 @@ class Launcher:
     def stop_all(self) -> None:
         for server in self.started:
             stop_process(server.process, STOP_TIMEOUT)
+
+
+class Reply(NamedTuple):
+    status: int
+    headers: dict[str, str]
+    body: bytes
+    seconds: float  # from the herd's first request to this answer's end
+
+
+def herd(server: Server, path: str, count: int) -> list[Reply]:
+    """*count* simultaneous first requests for *path*, each on its own connection.
+
+    One thread, raw sockets: every connection is opened, then every request is
+    sent in one tight loop, then the answers are read as they come. (Hundreds
+    of client threads would starve each other of the GIL, and a gunicorn worker
+    drops a connection whose request line has not arrived after ``keepalive``
+    seconds.)
+    """
+    host, port = server.url.removeprefix("http://").split(":")
+    request = f"GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n".encode()
+    address = (host, int(port))
+    sockets = [socket.create_connection(address, timeout=HERD_TIMEOUT) for _ in range(count)]
+    received = {sock: bytearray() for sock in sockets}
+    finished: dict[socket.socket, float] = {}
+    with selectors.DefaultSelector() as selector:
+        started = time.monotonic()
+        for sock in sockets:
+            sock.sendall(request)
+            sock.setblocking(False)
+            selector.register(sock, selectors.EVENT_READ)
+        while len(finished) < count:
+            assert time.monotonic() - started < HERD_TIMEOUT, f"{count - len(finished)} unanswered"
+            for key, _ in selector.select(timeout=1):
+                sock = key.fileobj
+                assert isinstance(sock, socket.socket)
+                chunk = sock.recv(65536)
+                if chunk:
+                    received[sock] += chunk
+                else:  # Connection: close, so the end of the answer
+                    finished[sock] = time.monotonic() - started
+                    selector.unregister(sock)
+                    sock.close()
+    return [parse(bytes(received[sock]), finished[sock]) for sock in sockets]
+
+
+def parse(raw: bytes, seconds: float) -> Reply:
+    head, _, body = raw.partition(b"\r\n\r\n")
+    status_line, *lines = head.decode("latin-1").split("\r\n")
+    headers = dict(line.split(": ", 1) for line in lines)
+    return Reply(int(status_line.split()[1]), headers, body, seconds)

@@ -6,32 +6,23 @@ on a dynamic route, so "ran exactly once" is measured by the server itself.
 
 from __future__ import annotations
 
-import selectors
 import socket
 import time
 from collections.abc import Iterator
-from pathlib import Path
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING
 
 import pytest
 import requests
+from servers import APPS, herd
 
 if TYPE_CHECKING:
     from servers import Launcher, Server
 
 pytestmark = pytest.mark.e2e
 
-APPS = Path(__file__).parent / "apps"
 CACHE = "X-Microroute-Cache"
 HERD = 500
 TIMEOUT = 30
-
-
-class Reply(NamedTuple):
-    status: int
-    headers: dict[str, str]
-    body: bytes
-    seconds: float  # from the herd's first request to this answer's end
 
 
 @pytest.fixture
@@ -80,48 +71,6 @@ def test_hit_then_stale_then_regenerated(cache_server: Server, http: requests.Se
     assert runs(http, cache_server)["clock"] == 2  # one regeneration for five stale requests
 
 
-def herd(server: Server, path: str, count: int) -> list[Reply]:
-    """*count* simultaneous first requests for *path*, each on its own connection.
-
-    One thread, raw sockets: every connection is opened, then every request is
-    sent in one tight loop, then the answers are read as they come. (Hundreds
-    of client threads would starve each other of the GIL, and a gunicorn worker
-    drops a connection whose request line has not arrived after ``keepalive``
-    seconds.)
-    """
-    host, port = server.url.removeprefix("http://").split(":")
-    request = f"GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n".encode()
-    sockets = [socket.create_connection((host, int(port)), timeout=TIMEOUT) for _ in range(count)]
-    received = {sock: bytearray() for sock in sockets}
-    finished: dict[socket.socket, float] = {}
-    with selectors.DefaultSelector() as selector:
-        started = time.monotonic()
-        for sock in sockets:
-            sock.sendall(request)
-            sock.setblocking(False)
-            selector.register(sock, selectors.EVENT_READ)
-        while len(finished) < count:
-            assert time.monotonic() - started < TIMEOUT, f"{count - len(finished)} unanswered"
-            for key, _ in selector.select(timeout=1):
-                sock = key.fileobj
-                assert isinstance(sock, socket.socket)
-                chunk = sock.recv(65536)
-                if chunk:
-                    received[sock] += chunk
-                else:  # Connection: close, so the end of the answer
-                    finished[sock] = time.monotonic() - started
-                    selector.unregister(sock)
-                    sock.close()
-    return [parse(bytes(received[sock]), finished[sock]) for sock in sockets]
-
-
-def parse(raw: bytes, seconds: float) -> Reply:
-    head, _, body = raw.partition(b"\r\n\r\n")
-    status_line, *lines = head.decode("latin-1").split("\r\n")
-    headers = dict(line.split(": ", 1) for line in lines)
-    return Reply(int(status_line.split()[1]), headers, body, seconds)
-
-
 def test_herd_of_first_requests_runs_the_handler_once(
     cache_server: Server, http: requests.Session
 ) -> None:
@@ -134,3 +83,28 @@ def test_herd_of_first_requests_runs_the_handler_once(
     # The herd really arrived while the one run slept (0.5 s), or this proves nothing.
     waited = sum(r.seconds > 0.3 for r in replies)
     assert waited > HERD * 0.8, f"only {waited} requests overlapped the slow handler"
+
+
+def test_head_first_never_blanks_the_page(cache_server: Server) -> None:
+    """One HEAD before any GET: every later GET still gets the whole body."""
+    host, port = cache_server.url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=TIMEOUT) as sock:
+        sock.sendall(f"HEAD /page HTTP/1.1\r\nHost: {host}\r\n\r\n".encode())
+        head = sock.recv(65536)
+        assert head.startswith(b"HTTP/1.1 200") and head.endswith(b"\r\n\r\n"), head
+        assert b"content-length: 20\r\n" in head.lower()
+    with requests.Session() as http:
+        for _ in range(2):
+            response = http.get(cache_server.url + "/page", timeout=TIMEOUT)
+            assert response.content == b"twenty bytes of body"
+        assert response.headers[CACHE] == "HIT"
+
+
+def test_force_static_never_keeps_the_clients_host(cache_server: Server) -> None:
+    with requests.Session() as http:
+        evil = http.get(
+            cache_server.url + "/where?x=1", headers={"Host": "evil.example"}, timeout=TIMEOUT
+        )
+        plain = http.get(cache_server.url + "/where", timeout=TIMEOUT)
+    expected = {"host": "localhost", "url": "http://localhost/where"}
+    assert evil.json() == plain.json() == expected
