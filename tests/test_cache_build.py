@@ -22,7 +22,7 @@ from microroute.testing import TestClient
 
 
 def test_head_first_does_not_store_an_empty_body(router, make_client, calls):
-    """HEAD is answered from the GET entry; a reply built for a HEAD is never stored."""
+    """HEAD is answered from the GET entry ...; a reply made for a HEAD is never stored."""
 
     @router.get("/page")
     def page():
@@ -64,7 +64,7 @@ def _auth(request: Request, call_next):
 
 
 def test_a_value_middleware_put_in_a_contextvar_never_reaches_the_entry(router, make_client):
-    """Alice's profile is never served to Bob: the build runs in a fresh context."""
+    """"A static response can never depend on who asked": Alice's profile never reaches Bob."""
 
     @router.get("/api/me")
     def me():
@@ -157,7 +157,7 @@ def test_the_query_cannot_bust_the_cache(router, make_client, calls):
 
 
 def test_middleware_wraps_hits_and_never_runs_inside_a_build(router, make_client, calls):
-    """Middleware runs on every request, HIT or MISS, and never inside a static run."""
+    """Middleware "runs on every request, HIT or MISS, ... and never runs inside a build"."""
 
     @router.get("/doc")
     def doc():

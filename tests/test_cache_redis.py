@@ -177,7 +177,9 @@ def test_entries_expire_ttl_past_their_revalidate_window(redis_url):
 
 
 def test_a_redis_outage_is_served_uncached_never_a_500(tmp_path, caplog, calls):
-    """Any store error is logged (at most once per 10 s) and the request served; never a 500."""
+    """"Any store error ... is logged at most once per 10 s and the request is served by a
+    build, uncached: never a 500."
+    """
     process, url = start_redis(tmp_path)
     api = Router()
 
