@@ -540,9 +540,12 @@ class RouteCache:
                 if leader:
                     return self._lead(endpoint, path, params, live, if_none_match)
             entry = self._get(path)
-            if entry is None:  # the leader's response could not be stored
-                return self._fresh(endpoint, path, params, live, if_none_match, keep=False)
-            return _reply(entry, entry.hit, if_none_match)
+            if entry is not None:
+                return _reply(entry, entry.hit, if_none_match)
+            if endpoint.dynamic_reason is not None:  # the leader's build proved it dynamic
+                return self._run(endpoint, live, params)
+            # The leader's response could not be stored (not a 200, say): build our own.
+            return self._fresh(endpoint, path, params, live, if_none_match, keep=False)
         if entry.is_stale(time.time()):
             if self._flights.start(path):
                 in_background(lambda: self._rebuild(endpoint, path, params))
