@@ -3,13 +3,14 @@
 Issue 6's target: a HIT on a static GET costs at most 1.25x a hand-written
 WSGI callable returning the same bytes, i.e. HIT >= 0.8x raw requests/second.
 
-All three are called in-process (no server, no socket), as a server would:
-a fresh environ per request (a copy of one template), the body consumed and
-closed. Middleware wraps the cache, so a pass-through middleware's cost is
-shown beside: HIT and uncached, each with one. Each is first checked to answer the same bytes (and the cached one
-to say ``X-Microroute-Cache: HIT``), then calibrated to ~``batch`` seconds a
-batch; rounds interleave the three in a rotated order so machine noise hits
-them alike; the figure kept is the median µs/request over the rounds.
+All are called in-process (no server, no socket), as a server would: a fresh
+environ per request (a copy of one template), the body consumed and closed.
+Middleware wraps the cache, so a pass-through middleware's cost is shown
+beside: HIT and uncached, each with one. Each is first checked to answer the
+same bytes (and the cached ones to say ``X-Microroute-Cache: HIT``), then
+calibrated to ~``batch`` seconds a batch; rounds interleave them in a rotated
+order so machine noise hits them alike; the figure kept is the median
+µs/request over the rounds.
 
     python -m benchmarks.cache_hit [--rounds 200] [--batch 0.01]
 """
