@@ -459,50 +459,61 @@ def _glob_escape(text: str) -> str:
     return "".join("\\" + c if c in "*?[]\\" else c for c in text)
 
 
+class Flight:
+    """One build under way in this process, and what it made, for those who waited."""
+
+    __slots__ = ("done", "entry", "reply")
+
+    def __init__(self) -> None:
+        self.done = threading.Event()
+        #: The entry the build stored, or, when it stored none, its in-memory reply.
+        self.entry: Entry | None = None
+        self.reply: Reply | None = None
+
+
 class Flights:
-    """Single-flight in one process: one request builds a path, the others wait for it."""
+    """Single-flight in one process: one request builds a path, the others share it."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._events: dict[str, threading.Event] = {}
+        self._flights: dict[str, Flight] = {}
 
     @contextmanager
-    def lead(self, key: str) -> Iterator[bool]:
-        """Yields True to the one caller that should build *key*.
+    def lead(self, key: str) -> Iterator[tuple[bool, Flight]]:
+        """Yields ``(True, flight)`` to the one caller that should build *key*.
 
         The others wait (at most :data:`FLIGHT_TIMEOUT`) until it is done and
-        get False; they then read the entry the leader stored.
+        get ``(False, flight)``, holding what the leader made.
         """
         with self._lock:
-            event = self._events.get(key)
-            leader = event is None
-            if leader:
-                event = self._events[key] = threading.Event()
-        assert event is not None
+            flight = self._flights.get(key)
+            leader = flight is None
+            if flight is None:
+                flight = self._flights[key] = Flight()
         if not leader:
-            event.wait(FLIGHT_TIMEOUT)
-            yield False
+            flight.done.wait(FLIGHT_TIMEOUT)
+            yield False, flight
             return
         try:
-            yield True
+            yield True, flight
         finally:
             with self._lock:
-                del self._events[key]
-            event.set()
+                del self._flights[key]
+            flight.done.set()
 
     def start(self, key: str) -> bool:
         """Claim *key* for a background build; False if one is running."""
         with self._lock:
-            if key in self._events:
+            if key in self._flights:
                 return False
-            self._events[key] = threading.Event()
+            self._flights[key] = Flight()
             return True
 
     def finish(self, key: str) -> None:
         with self._lock:
-            event = self._events.pop(key, None)
-        if event is not None:
-            event.set()
+            flight = self._flights.pop(key, None)
+        if flight is not None:
+            flight.done.set()
 
 
 class RouteCache:
@@ -536,16 +547,18 @@ class RouteCache:
         """The response to a GET (or HEAD) of *path*, a static route."""
         entry = self._get(path)
         if entry is None:
-            with self._flights.lead(path) as leader:
+            with self._flights.lead(path) as (leader, flight):
                 if leader:
-                    return self._lead(endpoint, path, params, live, if_none_match)
-            entry = self._get(path)
-            if entry is not None:
-                return _reply(entry, entry.hit, if_none_match)
+                    return self._lead(endpoint, path, params, live, if_none_match, flight)
+            # Another request of this process built it: share what it made.
+            if flight.entry is not None:
+                return _reply(flight.entry, flight.entry.hit, if_none_match)
+            if flight.reply is not None:  # in memory, but not to be stored (a 404, say)
+                return flight.reply
             if endpoint.dynamic_reason is not None:  # the leader's build proved it dynamic
                 return self._run(endpoint, live, params)
-            # The leader's response could not be stored (not a 200, say): build our own.
-            return self._fresh(endpoint, path, params, live, if_none_match, keep=False)
+            # Nothing to share (a stream, or the leader timed out): build our own.
+            return self._fresh(endpoint, path, params, live, if_none_match, Flight(), keep=False)
         if entry.is_stale(time.time()):
             if self._flights.start(path):
                 in_background(lambda: self._rebuild(endpoint, path, params))
@@ -559,6 +572,7 @@ class RouteCache:
         params: dict[str, Any],
         live: Any,
         if_none_match: str | None,
+        flight: Flight,
     ) -> Reply:
         """This process's one build of *path*, once no other process is building it."""
         lock = self._lock(path)
@@ -567,13 +581,15 @@ class RouteCache:
             time.sleep(POLL_SECONDS)  # gevent's sleep in a patched server
             entry = self._get(path)
             if entry is not None:  # another worker built it
+                flight.entry = entry
                 return _reply(entry, entry.hit, if_none_match)
             lock = self._lock(path)
         try:
             entry = self._get(path) if lock is not None else None
             if entry is not None:  # built and stored just before the lock was ours
+                flight.entry = entry
                 return _reply(entry, entry.hit, if_none_match)
-            return self._fresh(endpoint, path, params, live, if_none_match, keep=True)
+            return self._fresh(endpoint, path, params, live, if_none_match, flight, keep=True)
         finally:
             if lock is not None:
                 lock.release()
@@ -585,9 +601,13 @@ class RouteCache:
         params: dict[str, Any],
         live: Any,
         if_none_match: str | None,
+        flight: Flight,
         keep: bool,
     ) -> Reply:
-        """Build *path* now and serve the result, stored when *keep* and it may be."""
+        """Build *path* now and serve the result, stored when *keep* and it may be.
+
+        What it made goes on *flight* too, for the requests that waited for it.
+        """
         built = self._build(endpoint, path, params)
         if built is None:  # the build called cookies(), headers() or session()
             return self._run(endpoint, live, params)
@@ -601,8 +621,9 @@ class RouteCache:
             endpoint.dynamic_reason = reason
             return reply
         if not (keep and made_by_handler and status.startswith("200 ")):
+            flight.reply = reply
             return reply
-        entry = self._entry(endpoint, reply)
+        entry = flight.entry = self._entry(endpoint, reply)
         self._set(path, entry)
         return _reply(entry, entry.miss, if_none_match)
 

@@ -429,3 +429,26 @@ def test_response_redirect_from_a_build_resolves_against_the_live_request(router
     router.add("/old", lambda: Response.redirect("/new"))
     response = make_client().get("/old", allow_redirects=False)
     assert response.headers["Location"] == "http://testserver/new"
+
+
+def test_concurrent_first_requests_share_one_build_even_unstored(router, make_client, calls):
+    """Requests waiting on this process's build get what it made, stored or not."""
+
+    @router.get("/gone")
+    def gone():
+        calls["/gone"] += 1
+        time.sleep(0.3)
+        return {"error": "gone"}, 404
+
+    client = make_client()
+    statuses: list[int] = []
+    threads = [
+        threading.Thread(target=lambda: statuses.append(client.get("/gone").status_code))
+        for _ in range(5)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert statuses == [404] * 5
+    assert calls["/gone"] == 1

@@ -98,7 +98,7 @@ def four_workers(
 def test_four_workers_build_a_cold_path_once_and_regenerate_once(four_workers: Server) -> None:
     replies = herd(four_workers, "/slow", HERD)
     assert [r.status for r in replies] == [200] * HERD
-    assert {r.body for r in replies} == {b'{"slow":true,"run":1}'}
+    assert {r.body for r in replies} == {b'{"slow":true,"run":1}'}, four_workers.output()
     assert runs(four_workers)["slow"] == 1
 
     first = requests.get(four_workers.url + "/clock", timeout=TIMEOUT)
