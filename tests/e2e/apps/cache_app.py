@@ -92,5 +92,8 @@ cache = True
 if REDIS_URL:
     from microroute.cache import RedisStore
 
-    cache = RedisStore(REDIS_URL)
+    # A generous timeout: the tests here prove one build across workers, and on a
+    # loaded 2-core machine a 0.25-s Redis call can time out, which (by design)
+    # serves uncached. The default timeout has tests of its own.
+    cache = RedisStore(REDIS_URL, timeout=2.0)
 app = App(api, cache=cache)
