@@ -76,8 +76,8 @@ def cmd_http(args: argparse.Namespace) -> int:
     _log("over HTTP: real servers on 127.0.0.1, loaded by wrk")
     servers = list(over_http.SERVERS)
     if args.servers:
-        wanted = [s.strip() for s in args.servers.split(",")]
-        servers = [s for s in servers if s.split()[0] in wanted]
+        wanted = {over_http.SERVER_KEYS.get(s.strip(), s.strip()) for s in args.servers.split(",")}
+        servers = [s for s in servers if s in wanted]
     try:
         data = over_http.run(
             _choose_apps(args.apps),
@@ -166,7 +166,10 @@ def _parser() -> argparse.ArgumentParser:
     p = commands.add_parser("http", help="real servers loaded by wrk (~3 min)")
     p.add_argument("--apps", help=apps_help)
     p.add_argument("--endpoints", help=endpoints_help + " (default: hello)")
-    p.add_argument("--servers", help="comma-separated: microroute, gunicorn (default: both)")
+    p.add_argument(
+        "--servers",
+        help="comma-separated: pywsgi, microroute, gunicorn, worker (default: all four)",
+    )
     p.add_argument("--rounds", type=int, default=7, help="interleaved rounds (default: 7)")
     p.add_argument("--seconds", type=int, default=1, help="s per wrk run (default: 1)")
     p.add_argument("--warmup", type=int, default=1, help="s of warm-up, once (default: 1)")

@@ -1,8 +1,9 @@
 """Over HTTP: every app behind real servers, loaded by ``wrk`` on 127.0.0.1.
 
-Each app runs under ``gunicorn -k gevent -w 1`` and under ``microroute run``
-(gevent's pywsgi, through ``python -m microroute run module:app``), each its own
-process on a free port, all started up front. Then, for a few rounds, each
+Each app runs under each server — gevent's pywsgi tuned as ``microroute run``
+used to be (``benchmarks/pywsgi_server.py``), ``microroute run`` (llhttp),
+``gunicorn -k gevent -w 1`` and ``gunicorn -k microroute.gunicorn.Worker -w 1`` —
+each its own process on a free port, all started up front. Then, for a few rounds, each
 (server, app) pair in turn gets a bounded ``wrk`` run (after a warm-up run in the
 first round), in a rotated order, so the apps share whatever else the machine is doing. The
 figure kept is the median requests/s over the rounds, compared with raw WSGI
@@ -30,7 +31,7 @@ from .apps import APPS_BY_KEY, AppSpec, Endpoint
 from .calls import check
 from .stats import ratio, render
 
-__all__ = ["SERVERS", "WrkMissing", "run", "table"]
+__all__ = ["SERVERS", "SERVER_KEYS", "WrkMissing", "run", "table"]
 
 REPO = Path(__file__).resolve().parents[1]
 READY_TIMEOUT = 60.0
@@ -51,9 +52,30 @@ def _microroute(target: str, port: int) -> list[str]:
     ]  # fmt: skip
 
 
+def _pywsgi(target: str, port: int) -> list[str]:
+    return [sys.executable, "-m", "benchmarks.pywsgi_server", target, "--port", str(port)]
+
+
+def _gunicorn_microroute(target: str, port: int) -> list[str]:
+    return [
+        sys.executable, "-m", "gunicorn", "-k", "microroute.gunicorn.Worker", "-w", "1",
+        "-b", f"127.0.0.1:{port}", "--log-level", "warning", target,
+    ]  # fmt: skip
+
+
+#: Short names for ``--servers``.
+SERVER_KEYS = {
+    "pywsgi": "pywsgi (tuned)",
+    "microroute": "microroute run",
+    "gunicorn": "gunicorn -k gevent -w 1",
+    "worker": "gunicorn -k microroute.gunicorn.Worker -w 1",
+}
+
 SERVERS: dict[str, Callable[[str, int], list[str]]] = {
+    "pywsgi (tuned)": _pywsgi,
     "microroute run": _microroute,
     "gunicorn -k gevent -w 1": _gunicorn,
+    "gunicorn -k microroute.gunicorn.Worker -w 1": _gunicorn_microroute,
 }
 
 

@@ -1,7 +1,8 @@
 """Fixtures for end-to-end tests: one fixture for both ways to serve an app.
 
-``launch`` is parametrized over ``microroute run`` and ``gunicorn -k gevent``,
-so every test that uses it runs against both. The process handling lives in
+``launch`` is parametrized over ``microroute run``, ``gunicorn -k gevent`` and
+``gunicorn -k microroute.gunicorn.Worker``, so every test that uses it runs
+against all three. The process handling lives in
 ``servers.py`` (a plain module, so test modules can import its names).
 """
 
@@ -16,6 +17,7 @@ import pytest
 from servers import (
     BLOG,
     HELLO,
+    KINDS,
     REPO,
     Launcher,
     Server,
@@ -24,11 +26,12 @@ from servers import (
 )
 
 
-@pytest.fixture(scope="module", params=["microroute", "gunicorn"])
+@pytest.fixture(scope="module", params=KINDS)
 def launch(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Launcher]:
-    """Start real servers of one kind: ``microroute run`` or ``gunicorn -k gevent``."""
+    """Start real servers of one kind: ``microroute run``, ``gunicorn -k gevent``, or
+    ``gunicorn -k microroute.gunicorn.Worker``."""
     launcher = Launcher(request.param, tmp_path_factory.mktemp(f"e2e-{request.param}"))
     yield launcher
     launcher.stop_all()

@@ -92,14 +92,20 @@ class Server:
         return self.process.returncode
 
 
-def command(kind: str, target: Target, port: int) -> tuple[list[str], Path]:
+#: The servers every e2e test runs against: ``microroute run``, gunicorn's own
+#: gevent worker, and gunicorn running microroute's connection loop.
+KINDS = ("microroute", "gunicorn", "gunicorn-microroute")
+WORKER_CLASSES = {"gunicorn": "gevent", "gunicorn-microroute": "microroute.gunicorn.Worker"}
+
+
+def command(kind: str, target: Target, port: int, workers: int = 1) -> tuple[list[str], Path]:
     """The argv and working folder that serve *target* on *port* with *kind*."""
     if kind == "microroute":
         argv = [sys.executable, "-m", "microroute", "run", target.run, "--port", str(port)]
         return argv, REPO
     argv = [
         sys.executable, "-m", "gunicorn",
-        "-k", "gevent", "-w", "1",
+        "-k", WORKER_CLASSES[kind], "-w", str(workers),
         "--bind", f"127.0.0.1:{port}",
         "--graceful-timeout", "5",
         target.wsgi,

@@ -8,14 +8,23 @@ in Redis, so the runs of several worker processes add up.
 from __future__ import annotations
 
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import requests
-from servers import APPS, Launcher, Server, Target, free_port, herd, subprocess_env, wait_ready
+from servers import (
+    APPS,
+    Launcher,
+    Server,
+    Target,
+    command,
+    free_port,
+    herd,
+    subprocess_env,
+    wait_ready,
+)
 from support import start_redis, stop_process
 
 pytestmark = pytest.mark.e2e
@@ -64,26 +73,28 @@ def test_a_redis_outage_never_becomes_a_500(
     assert server.output().count("The cache store (RedisStore) failed") == 1
 
 
-@pytest.fixture
+@pytest.fixture(params=["gunicorn", "gunicorn-microroute"])
 def four_workers(
-    tmp_path: Path, redis_process: tuple[subprocess.Popen[bytes], str]
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    redis_process: tuple[subprocess.Popen[bytes], str],
 ) -> Iterator[Server]:
-    """``gunicorn -k gevent -w 4`` sharing one real Redis."""
+    """Four gunicorn gevent workers (gunicorn's, or microroute's loop) sharing one real Redis."""
     _, url = redis_process
     port = free_port()
     log = tmp_path / "gunicorn-4.log"
-    argv = [sys.executable, "-m", "gunicorn", "-k", "gevent", "-w", "4",
-            "--bind", f"127.0.0.1:{port}", "--graceful-timeout", "5", "cache_app:app"]  # fmt: skip
+    target = cache_target(url)
+    argv, cwd = command(request.param, target, port, workers=4)
     with log.open("wb") as out:
         process = subprocess.Popen(
             argv,
-            cwd=APPS,
-            env=subprocess_env({"CACHE_REDIS_URL": url}),
+            cwd=cwd,
+            env=subprocess_env(target.env),
             stdin=subprocess.DEVNULL,
             stdout=out,
             stderr=subprocess.STDOUT,
         )
-    server = Server("gunicorn", f"http://127.0.0.1:{port}", process, log)
+    server = Server(request.param, f"http://127.0.0.1:{port}", process, log)
     try:
         wait_ready(server)
         deadline = time.monotonic() + 15  # every worker up, not just the first

@@ -152,6 +152,9 @@ def test_sigterm_lets_an_in_flight_stream_finish(launcher: Launcher) -> None:
         assert [json.loads(e["data"])["i"] for e in rest] == [1, 2]
         assert server.process.wait(timeout=10) == 0, server.output()
     took = time.monotonic() - stopped
+    # microroute's connection loop closes the idle keep-alive connection at once,
+    # not after the grace period (5 s); gunicorn's arbiter loop itself polls once a second.
     if server.kind == "microroute":
-        # The idle keep-alive connection is closed at once, not waited for.
         assert took < 2.0, took
+    elif server.kind == "gunicorn-microroute":
+        assert took < 3.5, took
