@@ -140,6 +140,22 @@ class MicrorouteHandler(WSGIHandler):
         finally:
             server.idle.discard(self)
 
+    def process_result(self) -> None:
+        """Send the app's body; for a HEAD, the headers alone.
+
+        pywsgi frames a HEAD like the GET (``Transfer-Encoding: chunked`` for a
+        stream, as RFC 9110 §9.3.2 wants) but then writes the last chunk,
+        ``0\r\n\r\n``: five bytes of body a keep-alive client reads as the
+        start of the next response. The app sends no body on a HEAD.
+        """
+        if self.command != "HEAD":
+            super().process_result()
+            return
+        for _ in self.result or ():  # the app yields nothing for a HEAD; drain it all the same
+            pass
+        if self.status and not self.headers_sent:
+            self.write(b"")  # flush the headers
+
     def format_request(self) -> str:
         """One line: time, client, request line, status, bytes sent, duration."""
         now = time.time()
