@@ -563,10 +563,9 @@ class App:
             status, headers, body = self._cache.serve(get, state, params)
         else:
             status, headers, body = self._run(get, state, params)
-        close = getattr(body, "close", None)
-        if close is not None:
-            close()
-        return status, headers, []
+        # A streamed GET keeps an unsized empty body, so HEAD is framed as GET
+        # is (no "Content-Length: 0"), even through middleware's Response.
+        return status, headers, without_body(headers, body, int(status[:3]))
 
     def _slash_redirect(self, environ: WSGIEnviron, path: str) -> Reply:
         """``/users/`` -> 308 ``/users``, keeping the query string."""
