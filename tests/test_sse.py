@@ -159,9 +159,9 @@ def test_heartbeat_while_the_generator_is_idle(router: Router, make_client: Make
 def test_a_slow_first_event_is_primed_before_headers_whatever_the_heartbeat(
     router: Router, make_client: MakeClient
 ) -> None:
-    """Issue 12: "EventStream primes its first event before sending headers whatever
-    the heartbeat" -- so an abort() that comes after a heartbeat's worth of silence
-    is still a proper response, and heartbeats only start once headers are out."""
+    """README: "it is primed before headers are sent, however long the first event
+    takes (heartbeats start after it): an exception, an `abort()` or a `redirect()`
+    before the first event is a proper error response"."""
 
     @router.get("/events")
     def events() -> EventStream:

@@ -369,8 +369,11 @@ def app_answering(status: str, headers: list[Any], *chunks: bytes, closed: list[
     ],
 )
 def test_the_client_refuses_what_a_server_refuses(status, headers, chunks, method, message):
-    """Issue 12: "The TestClient is as strict as the servers ... so a test passes only
-    where production would serve it"; the app's iterable is closed all the same."""
+    """README: "It is as strict as a real server: a malformed status line, a header name
+    or value a server would refuse (CR/LF/NUL, beyond latin-1, hop-by-hop),
+    `start_response` called twice, a body on a HEAD, 204 or 304 response, or one that
+    disagrees with its `Content-Length` raises `WSGIProtocolError`"; the app's iterable
+    is closed all the same."""
     from microroute.testing import WSGIProtocolError
 
     closed: list[bool] = []

@@ -38,7 +38,8 @@ from microroute.testing import TestClient
 
 
 def test_head_has_no_body_on_404_405_and_a_head_handler(router, make_client):
-    """Issue 12: "no body on any HEAD ... response" -- 404, 405 and a route's own HEAD."""
+    """README: "No `HEAD` response has a body, a 404, a 405 or a route's own `HEAD`
+    handler included." (issue 12: HEAD answers desynchronised keep-alive connections)"""
     router.post("/only-post")(lambda: {"ok": True})
     router.head("/own")(lambda: {"would": "be a body"})
     client = make_client()
@@ -55,7 +56,8 @@ def test_head_has_no_body_on_404_405_and_a_head_handler(router, make_client):
 
 @pytest.mark.parametrize("middleware", [False, True])
 def test_head_on_a_stream_answers_gets_headers_without_a_length(router, middleware):
-    """Issue 12: "GET's headers for HEAD, streams included": no Content-Length: 0 lie."""
+    """README: "`HEAD` on a streamed route answers GET's headers and no body." (no
+    ``Content-Length: 0`` lie where GET is chunked)"""
     closed = []
 
     @router.get("/stream")
@@ -79,7 +81,8 @@ def test_head_on_a_stream_answers_gets_headers_without_a_length(router, middlewa
 
 
 def test_204_drops_the_body_and_its_length(router, make_client):
-    """Issue 12: ``return {"deleted": "7"}, 204`` is a 204 without a body, not a 500."""
+    """README: "A 204 or 304 has no body on the wire whatever the handler returned:
+    `return {"deleted": id}, 204` sends a bare 204." (it was a 500 on pywsgi)"""
     router.delete("/items/[id]")(lambda id: ({"deleted": id}, 204))
     resp = make_client().delete("/items/7")
     assert (resp.status_code, resp.content) == (204, b"")
@@ -105,7 +108,8 @@ def test_304_from_a_handler_has_no_body(router, make_client):
     ],
 )
 def test_redirect_to_an_iri_is_sent_as_a_uri(router, make_client, target, location):
-    """Issue 12: "IRIs in Location encoded with werkzeug's iri_to_uri"."""
+    """README: "A `redirect()` target may be any IRI (`redirect("/users/東京")`): the
+    `Location` header carries it percent-encoded, by werkzeug's `iri_to_uri`."""
     router.get("/go")(lambda: redirect(target))
     router.get("/respond")(lambda: Response.redirect(target))
     client = make_client()
@@ -133,8 +137,10 @@ def test_relative_redirect_from_a_non_ascii_path(router, make_client):
 def test_a_header_value_a_server_cannot_send_is_a_500_naming_it(
     router, make_client, caplog, value, problem
 ):
-    """Issue 12: "header values that are not latin-1 or hold CR/LF/NUL are an error
-    naming the header, wherever they come from"."""
+    """README: "A header value that is not latin-1 or holds CR, LF, NUL or another
+    control character is an error naming the header, wherever it comes from (a returned
+    tuple or `Response`, `abort()`, `HTTPError`, middleware) ... a reply carrying one is
+    a logged 500, never an injected header."""
     router.get("/tuple")(lambda: ("x", 200, {"X-City": value}))
     router.get("/response")(lambda: Response("x", headers={"X-City": value}))
     router.get("/abort")(lambda: abort(429, "slow down", {"X-City": value}))
@@ -164,7 +170,7 @@ def test_a_header_value_a_server_cannot_send_is_a_500_naming_it(
 
 
 def test_abort_refuses_header_injection_where_it_is_called():
-    """Issue 12: headers given to abort() / HTTPError(...) get the CR/LF/NUL check."""
+    """README: "`abort()` and `HTTPError` raise `ValueError` where they are called"."""
     with pytest.raises(ValueError, match=r"abort\(429\): header 'Retry-After' has a line break"):
         abort(429, "x", {"Retry-After": "1\r\nSet-Cookie: session=attacker"})
     with pytest.raises(ValueError, match=r"HTTPError\(503\): header 'X-A' has a line break"):
@@ -192,9 +198,10 @@ FORWARDED = {
 
 
 def test_trust_proxy_gives_scheme_host_and_client_to_everything(router):
-    """Issue 12: behind trust_proxy, "scheme, host and client address come from the
-    nearest proxy's X-Forwarded-* values ... for cookies, redirects, request.url and
-    request.remote_addr alike"."""
+    """README: "Behind proxies, `App(trust_proxy=N)` (`True` is one) applies werkzeug's
+    `ProxyFix` to each request: scheme, host and client address come from the nearest
+    proxy's `X-Forwarded-Proto`, `-Host`, `-Port` and `-For`, for cookies, redirects,
+    `request.url` and `request.remote_addr` alike."""
     client = TestClient(proxied_app(router, trust_proxy=True))
     resp = client.get("/where?a=1", headers=FORWARDED)
     assert resp.json() == {
@@ -243,8 +250,10 @@ def test_trust_proxy_refuses_nonsense(router, bad):
 def test_a_stream_failing_after_its_first_chunk_is_cut_logged_and_closed(
     router, make_client, caplog, late
 ):
-    """Issue 12: "After the first chunk, any exception or control-flow signal ends the
-    stream cleanly: logged with the route, ... the generator closed; nothing spliced in"."""
+    """README: "An exception raised then, and a `redirect()`, `abort()` or
+    `gevent.Timeout` too, ends the stream cleanly: it is logged with the route, the
+    generator is closed (its `finally:` runs) and the chunked body is cut" (the wire
+    side is in tests/e2e/test_differential.py)."""
     closed = []
 
     @router.get("/stream")
@@ -298,8 +307,8 @@ def test_a_foreign_gevent_timeout_is_a_json_500(router, make_client, caplog):
 
 @pytest.mark.parametrize("key", [500, Exception])
 def test_errorhandler_500_and_exception_catch_unhandled_errors(router, make_client, caplog, key):
-    """Issue 12: "errorhandler(500) and errorhandler(Exception) catch unhandled
-    exceptions, as in Flask"."""
+    """README: "`errorhandler(500)` and `errorhandler(Exception)` catch unhandled
+    exceptions (which are still logged with their traceback)."""
     router.get("/boom")(lambda: {}["missing"])
     client = make_client()
     client.app.errorhandler(key)(lambda exc: ({"handled": type(exc).__name__}, 500))
@@ -311,8 +320,9 @@ def test_errorhandler_500_and_exception_catch_unhandled_errors(router, make_clie
 
 
 def test_the_early_413_goes_through_middleware_and_error_handlers(router):
-    """Issue 12: "the early 413/400 goes through middleware and error handlers (still
-    before the body is read)" -- so a browser sees CORS headers on the 413."""
+    """README: "That 413 (and the 400 for a malformed `Content-Length`) goes through
+    middleware and error handlers like any error, so CORS headers reach it, but no
+    handler runs."""
     ran = []
 
     @router.post("/upload")
@@ -345,8 +355,9 @@ USER: contextvars.ContextVar[str] = contextvars.ContextVar("user")
 
 
 def test_a_contextvar_set_in_one_request_is_gone_in_the_next(router, make_client):
-    """Issue 12: "Each request runs in its own copy of the context
-    (contextvars.copy_context()), stream chunks ... included: nothing leaks"."""
+    """README: "Each request runs in its own copy of the context (stream chunks
+    included), so a `ContextVar` your code sets in one request is gone in the next"
+    (the same keep-alive connection is checked in tests/e2e/test_differential.py)."""
 
     @router.get("/login/[name]")
     def login(name):
@@ -424,8 +435,8 @@ def test_a_middleware_failing_after_call_next_closes_the_stream(router, caplog):
 
 
 def test_async_handlers_stop_start_up_naming_file_and_function(router):
-    """Issue 12: "async def and async-generator handlers stop start-up with an error
-    naming the file and function"."""
+    """README: "`async def` handlers (and async generators) stop start-up with an
+    error naming the file and function"."""
 
     async def fetch():
         return {}
@@ -481,8 +492,9 @@ for name in cases:
 
 
 def test_json_is_identical_with_and_without_orjson():
-    """Issue 12: "JSON output is identical with and without orjson: NaN and ±Infinity as
-    null (as JSON.stringify), Enum as its value"."""
+    """README: "NaN and ±Infinity are written as `null`, as `JSON.stringify` does, and
+    the bytes are the same with and without the `fast` extra (orjson)"; enums "as their
+    value"."""
     outputs = []
     for block in ("import orjson", "sys.modules['orjson'] = None  # no orjson"):
         source = textwrap.dedent(JSON_APP.format(block=block))

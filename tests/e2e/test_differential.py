@@ -2,7 +2,8 @@
 
 Issue 12: "status, headers (less Date, Server, Connection, framing) and body
 bytes identical on all three, and each keep-alive connection still in sync
-afterwards". Every row of :data:`ROWS` goes to ``tests/e2e/apps/differential_app.py``
+afterwards". Every row of :func:`grid` and :func:`special` goes to
+``tests/e2e/apps/differential_app.py``
 through the strict TestClient, through ``microroute run`` and through
 ``gunicorn -k gevent``; the outcomes must be equal.
 
@@ -350,8 +351,8 @@ def raw_exchange(server: Server, payload: bytes) -> bytes:
 def test_head_of_a_stream_has_gets_headers_and_not_a_byte_more(
     servers: dict[str, Server],
 ) -> None:
-    """Issue 12: "HEAD on a streamed route answers Content-Length: 0 where GET answers
-    chunked" -- now GET's headers and no body: not even the chunked ``0\\r\\n\\r\\n``."""
+    """README: "`HEAD` on a streamed route answers GET's headers and no body": no
+    ``Content-Length: 0`` where GET is chunked, and not even the chunked ``0\\r\\n\\r\\n``."""
     head = f"HEAD /stream HTTP/1.1\r\nHost: {HOST}\r\n\r\n".encode()
     get = f"GET /ping HTTP/1.1\r\nHost: {HOST}\r\nConnection: close\r\n\r\n".encode()
     for kind, server in servers.items():
@@ -367,9 +368,9 @@ def test_head_of_a_stream_has_gets_headers_and_not_a_byte_more(
 def test_a_stream_cut_after_its_first_chunk_has_nothing_spliced_in(
     servers: dict[str, Server],
 ) -> None:
-    """Issue 12: "redirect() / abort() raised after the first chunk ... under gunicorn a
-    whole HTML 500 page is spliced into the chunked body" -- now the body is cut: the
-    first chunk, then no last chunk, and the connection closed."""
+    """README: "the chunked body is cut without its last chunk, so the client sees an
+    incomplete body, never an error page spliced into it" (under gunicorn a whole HTML
+    500 page used to be spliced in after a late redirect() or abort())."""
     for path in ("/stream/redirect-after", "/stream/abort-after", "/stream/timeout-after"):
         request = f"GET {path} HTTP/1.1\r\nHost: {HOST}\r\n\r\n".encode()
         for kind, server in servers.items():
