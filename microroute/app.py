@@ -2,8 +2,14 @@
 
 ::
 
-    server -> App.__call__ -> cache HIT? -> size check -> middleware -> route match
-           -> cache (static GET) -> handler -> coerce -> Set-Cookie -> server
+    server -> App.__call__ -> ProxyFix (trust_proxy) -> size check -> cache HIT?
+           -> a copy of the context -> middleware -> route match -> cache (static GET)
+           -> handler -> coerce -> Set-Cookie -> on the wire -> server
+
+"On the wire" is the last word on every reply, whoever made it: a header no
+server may send becomes a logged 500 naming it, and a HEAD, 204 or 304 loses
+its body, so what the TestClient sees is what gunicorn and ``microroute run``
+send.
 
 Everything that can be decided before the first request (the route table,
 each handler's calling plan, ``Allow`` headers) is decided in ``App()``; a
@@ -354,8 +360,7 @@ class App:
         then all see that one.
         """
         state = active()
-        if request is not state._request:
-            state.use_request(request)
+        state.use_request(request)
         early = request.environ.get(_EARLY_ERROR)
         if early is not None:  # the 413/400 decided from Content-Length alone
             return reply_to_response(self._error(early, request.environ, "Content-Length"))

@@ -119,8 +119,9 @@ class RequestState:
 
     def use_request(self, request: Request) -> None:
         """Serve *request* from now on: the one a middleware passed to ``call_next``."""
-        self.environ = request.environ
-        self._request = request
+        if request is not self._request:
+            self.environ = request.environ
+            self._request = request
 
     @property
     def is_secure(self) -> bool:
