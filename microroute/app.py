@@ -400,9 +400,14 @@ class App:
         # keep-alive connection (the same greenlet). Stream chunks run in it too.
         context = contextvars.copy_context()
         status, headers, body = context.run(self._respond, environ, early)
+        status, headers, body = self._on_the_wire(environ, status, headers, body)
         if type(body) is StreamBody:
             body.context = context  # the generator runs later, with cookies() etc. still usable
-        status, headers, body = self._on_the_wire(environ, status, headers, body)
+        elif not isinstance(body, (list, tuple)) and not _is_file_wrapper(body, environ):
+            # A lazy body made another way (Response(generator), middleware's):
+            # same context, same clean cut if it fails after its first chunk.
+            where = f"the response to {environ['REQUEST_METHOD']} {environ.get('PATH_INFO')}"
+            body = StreamBody.around(body, where, context)
         start_response(status, headers)
         return body
 
@@ -677,6 +682,12 @@ class App:
             return self._internal_error(failure, environ, where)
         except ControlFlow as signal:  # abort()/redirect() from the error handler
             return self._control_flow(signal, environ)
+
+
+def _is_file_wrapper(body: object, environ: WSGIEnviron) -> bool:
+    """A server's ``wsgi.file_wrapper`` (sendfile): handed back untouched."""
+    wrapper = environ.get("wsgi.file_wrapper")
+    return isinstance(wrapper, type) and isinstance(body, wrapper)
 
 
 def _status_of(exc: BaseException) -> int | None:

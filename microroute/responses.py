@@ -183,16 +183,30 @@ class StreamBody:
     in the request's own context (:attr:`context`).
     """
 
-    __slots__ = ("_first", "_iterator", "_source", "context")
+    __slots__ = ("_closable", "_first", "_iterator", "_source", "context")
 
     def __init__(self, first: bytes | None, iterator: Iterator[Any], source: str) -> None:
         self._first = first
         self._iterator = iterator
+        self._closable: object = iterator
         self._source = source
         #: The request's context, entered for each chunk, so cookies(),
         #: headers() and session() work inside the generator and nothing it
         #: sets leaks into the next request on the connection.
         self.context: contextvars.Context | None = None
+
+    @classmethod
+    def around(cls, body: Iterable[bytes], source: str, context: contextvars.Context) -> StreamBody:
+        """Any other lazy body (a ``Response(generator)``, middleware's own) run the same way.
+
+        Its chunks run in *context*, and a failure after the first chunk cuts
+        the body as it does for a handler's generator; ``close()`` reaches
+        *body* itself (PEP 3333).
+        """
+        wrapped = cls(None, iter(body), source)
+        wrapped._closable = body
+        wrapped.context = context
+        return wrapped
 
     def __iter__(self) -> Iterator[bytes]:
         first, self._first = self._first, None
@@ -229,7 +243,7 @@ class StreamBody:
                 yield data
 
     def close(self) -> None:
-        close = getattr(self._iterator, "close", None)
+        close = getattr(self._closable, "close", None)
         if close is not None:
             close()
 

@@ -511,3 +511,40 @@ def test_json_is_identical_with_and_without_orjson():
         '{"v":{"a":[null,{"b":"red"}]}}',
         '{"v":[1180591620717411303424,null]}',
     ]
+
+
+def test_a_lazy_response_body_runs_in_the_request_context_and_is_cut_cleanly(
+    router, make_client, caplog
+):
+    """A ``Response(generator)`` is a stream too: its chunks run in the request's own
+    context (headers() works, a ContextVar it sets does not leak) and a redirect()
+    after its first chunk cuts it like a handler's generator."""
+    from microroute import headers
+
+    closed = []
+
+    def chunks(fail):
+        try:
+            yield f"agent={headers().get('User-Agent')};"
+            USER.set("leaked?")
+            if fail:
+                redirect("/too-late")
+            yield "done"
+        finally:
+            closed.append(fail)
+
+    router.get("/lazy")(lambda: Response(chunks(False), mimetype="text/plain"))
+    router.get("/lazy-fail")(lambda: Response(chunks(True), mimetype="text/plain"))
+    router.get("/who")(lambda: {"user": USER.get("nobody")})
+    client = make_client()
+    resp = client.get("/lazy", headers={"User-Agent": "tester"})
+    assert resp.text == "agent=tester;done"
+    assert client.get("/who").json() == {"user": "nobody"}
+    with caplog.at_level(logging.ERROR, logger="microroute"):
+        failing = client.get("/lazy-fail", stream=True)
+        parts = failing.iter_content(None)
+        assert next(parts).startswith(b"agent=")
+        with pytest.raises(RuntimeError, match="after the first chunk"):
+            next(parts)
+    assert closed == [False, True]
+    assert "the response to GET /lazy-fail" in caplog.text
