@@ -60,7 +60,7 @@ from .responses import (
 )
 from .routing import Router, RouteSpec, normalize_path
 from .table import Route, RouteTable, build_routes
-from .wire import header_problem, without_body
+from .wire import headers_problem, without_body
 
 __all__ = ["App"]
 
@@ -439,20 +439,18 @@ class App:
         not a server's HTML 500 or an injected header; a HEAD, 204 or 304 never
         carries a body, so a keep-alive connection stays in sync.
         """
-        for name, value in headers:
-            problem = header_problem(name, value)
-            if problem is not None:
-                close = getattr(body, "close", None)
-                if close is not None:
-                    close()
-                logger.error(
-                    "Refused to send the response to %s %s: %s",
-                    environ.get("REQUEST_METHOD"),
-                    environ.get("PATH_INFO"),
-                    problem,
-                )
-                status, headers, body = error_reply(500, "Internal Server Error")
-                break
+        problem = headers_problem(headers)
+        if problem is not None:
+            close = getattr(body, "close", None)
+            if close is not None:
+                close()
+            logger.error(
+                "Refused to send the response to %s %s: %s",
+                environ.get("REQUEST_METHOD"),
+                environ.get("PATH_INFO"),
+                problem,
+            )
+            status, headers, body = error_reply(500, "Internal Server Error")
         code = status[:3]
         if code == "204" or code == "304" or environ["REQUEST_METHOD"] == "HEAD":
             if code == "204":  # RFC 9110 §8.6: no Content-Length on a 204

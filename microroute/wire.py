@@ -18,7 +18,7 @@ import re
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-__all__ = ["check_header", "header_problem", "without_body"]
+__all__ = ["check_header", "header_problem", "headers_problem", "without_body"]
 
 # RFC 9110 §5.1 token and §5.5 field-value (SP / HTAB / VCHAR / obs-text), the
 # same expressions gunicorn enforces on responses.
@@ -41,6 +41,30 @@ def header_problem(name: object, value: object) -> str | None:
                 " (werkzeug.urls.iri_to_uri for a URL, RFC 8187 for a filename)"
             )
         return f"header {name!r} has a control character in its value"
+    return None
+
+
+_NAMES = re.compile(r"(?:[!#$%&'*+\-.^_`|~0-9a-zA-Z]+\n)*")
+_BAD_VALUE_CHAR = re.compile(r"[^ \t\x21-\x7e\x80-\xff]")
+
+
+def headers_problem(headers: list[tuple[str, str]]) -> str | None:
+    """Why one of *headers* cannot be sent, or ``None``: every reply goes through this.
+
+    Two regular expressions over all names and all values at once, and the
+    slow path to name the culprit only when one of them objects.
+    """
+    try:
+        names = "\n".join([name for name, _ in headers])
+        values = "".join([value for _, value in headers])
+    except TypeError:  # a name or value that is not a str
+        names = values = "\0"
+    if (not headers or _NAMES.fullmatch(names + "\n")) and not _BAD_VALUE_CHAR.search(values):
+        return None
+    for name, value in headers:
+        problem = header_problem(name, value)
+        if problem is not None:
+            return problem
     return None
 
 
