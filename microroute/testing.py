@@ -18,6 +18,13 @@ Unlike werkzeug's test client, nothing is buffered behind the test's back: a
 early calls the app iterable's ``close()`` (PEP 3333), which is how a test
 proves that a streaming generator's ``finally:`` runs when the client leaves.
 
+It is as strict as a real server: what gunicorn or ``microroute run`` would
+refuse, answer with a 500, or send in a way that desynchronises a keep-alive
+connection raises :class:`WSGIProtocolError` (a bad status line or header, a
+hop-by-hop header, ``start_response`` called twice, a body on a HEAD, 1xx, 204
+or 304 response, a body that disagrees with its ``Content-Length``). So a test
+passes only where production would serve the response.
+
 This module depends only on ``requests``, ``urllib3`` and the standard library,
 so it works for any WSGI app, not just microroute's.
 """
@@ -88,7 +95,8 @@ class TestClient(requests.Session):
     absolute ``http://`` and ``https://`` URLs reach the app too, whatever
     their host, and ``https`` sets ``wsgi.url_scheme``. Exceptions raised by
     the app propagate to the test instead of becoming a 500, so a failing
-    test shows the real traceback.
+    test shows the real traceback; so do :class:`WSGIProtocolError`, for
+    responses no real server would send as they are.
 
     Use it as a context manager (or call ``close()``) so streamed responses
     left open are closed, running their generators' ``finally:`` blocks::

@@ -409,14 +409,19 @@ def test_call_next_dispatches_the_request_it_is_given(router):
 def test_a_middleware_failing_after_call_next_closes_the_stream(router, caplog):
     """Issue 12: "a middleware's exception closes the inner response's iterable"."""
     closed = []
+    alive = []  # held here, so only an explicit close() (not garbage collection) ends it
 
-    @router.get("/stream")
-    def stream():
+    def chunks():
         try:
             yield "primed"
             yield "more"
         finally:
             closed.append(True)
+
+    @router.get("/stream")
+    def stream():
+        alive.append(chunks())
+        return alive[-1]
 
     app = App(router)
 
