@@ -400,7 +400,6 @@ class App:
         # keep-alive connection (the same greenlet). Stream chunks run in it too.
         context = contextvars.copy_context()
         status, headers, body = context.run(self._respond, environ, early)
-        status, headers, body = self._on_the_wire(environ, status, headers, body)
         if type(body) is StreamBody:
             body.context = context  # the generator runs later, with cookies() etc. still usable
         elif not isinstance(body, (list, tuple)) and not _is_file_wrapper(body, environ):
@@ -427,7 +426,8 @@ class App:
         if state.touched:  # cookies() or session() was used
             status, headers, body = self._with_cookies(state, status, headers, body)
         state.sent = True
-        return status, headers, body
+        # In the context still: a stream closed here runs its finally: in it.
+        return self._on_the_wire(environ, status, headers, body)
 
     def _on_the_wire(
         self, environ: WSGIEnviron, status: str, headers: Headers, body: Iterable[bytes]
