@@ -54,6 +54,7 @@ from .responses import (
     Headers,
     Reply,
     StreamBody,
+    chunk_bytes,
     encode_json,
     error_reply,
     status_line,
@@ -402,11 +403,6 @@ class App:
         status, headers, body = context.run(self._respond, environ, early)
         if type(body) is StreamBody:
             body.context = context  # the generator runs later, with cookies() etc. still usable
-        elif not isinstance(body, (list, tuple)) and not _is_file_wrapper(body, environ):
-            # A lazy body made another way (Response(generator), middleware's):
-            # same context, same clean cut if it fails after its first chunk.
-            where = f"the response to {environ['REQUEST_METHOD']} {environ.get('PATH_INFO')}"
-            body = StreamBody.around(body, where, context)
         start_response(status, headers)
         return body
 
@@ -427,7 +423,33 @@ class App:
             status, headers, body = self._with_cookies(state, status, headers, body)
         state.sent = True
         # In the context still: a stream closed here runs its finally: in it.
-        return self._on_the_wire(environ, status, headers, body)
+        status, headers, body = self._on_the_wire(environ, status, headers, body)
+        if type(body) is StreamBody or isinstance(body, (list, tuple)):
+            return status, headers, body
+        if _is_file_wrapper(body, environ):  # sendfile: the server's own, untouched
+            return status, headers, body
+        return self._prime(environ, status, headers, body)
+
+    def _prime(
+        self, environ: WSGIEnviron, status: str, headers: Headers, body: Iterable[bytes]
+    ) -> Reply:
+        """A lazy body made another way (``Response(generator)``, middleware's): primed.
+
+        As for a handler's generator: a failure before its first chunk is still
+        a proper (JSON) error response, later chunks run in the request's
+        context, and a failure after the first chunk cuts the body cleanly.
+        """
+        where = f"the response to {environ['REQUEST_METHOD']} {environ.get('PATH_INFO')}"
+        try:
+            iterator = iter(body)
+            first = next(iterator, None)
+            data = chunk_bytes(first, where) if first is not None else None
+        except _HANDLER_ERRORS as exc:
+            close = getattr(body, "close", None)
+            if close is not None:
+                close()
+            return self._on_the_wire(environ, *self._error(exc, environ, where))
+        return status, headers, StreamBody.around(body, data, iterator, where)
 
     def _on_the_wire(
         self, environ: WSGIEnviron, status: str, headers: Headers, body: Iterable[bytes]

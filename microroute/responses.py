@@ -196,16 +196,18 @@ class StreamBody:
         self.context: contextvars.Context | None = None
 
     @classmethod
-    def around(cls, body: Iterable[bytes], source: str, context: contextvars.Context) -> StreamBody:
-        """Any other lazy body (a ``Response(generator)``, middleware's own) run the same way.
+    def around(
+        cls, body: Iterable[bytes], first: bytes | None, iterator: Iterator[Any], source: str
+    ) -> StreamBody:
+        """Any other lazy body (a ``Response(generator)``, middleware's own), primed.
 
-        Its chunks run in *context*, and a failure after the first chunk cuts
-        the body as it does for a handler's generator; ``close()`` reaches
-        *body* itself (PEP 3333).
+        *first* is the chunk already taken from *iterator* (``iter(body)``).
+        Later chunks run in the request's context, a failure after the first
+        chunk cuts the body as it does for a handler's generator, and
+        ``close()`` reaches *body* itself (PEP 3333).
         """
-        wrapped = cls(None, iter(body), source)
+        wrapped = cls(first, iterator, source)
         wrapped._closable = body
-        wrapped.context = context
         return wrapped
 
     def __iter__(self) -> Iterator[bytes]:

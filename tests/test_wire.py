@@ -553,3 +553,24 @@ def test_a_lazy_response_body_runs_in_the_request_context_and_is_cut_cleanly(
             next(parts)
     assert closed == [False, True]
     assert "the response to GET /lazy-fail" in caplog.text
+
+
+def test_a_lazy_response_body_failing_before_its_first_chunk_is_a_json_error(
+    router, make_client
+):
+    """Primed like a handler's generator: an error (or abort()) before the first chunk
+    of a ``Response(generator)`` is still a proper JSON response, not a server's page."""
+
+    def chunks(signal):
+        if signal:
+            abort(403, "not yours")
+        raise KeyError("before the first chunk")
+        yield "never"
+
+    router.get("/fails")(lambda: Response(chunks(False)))
+    router.get("/aborts")(lambda: Response(chunks(True)))
+    client = make_client()
+    resp = client.get("/fails")
+    assert (resp.status_code, resp.json()) == (500, {"error": "Internal Server Error"})
+    resp = client.get("/aborts")
+    assert (resp.status_code, resp.json()) == (403, {"error": "not yours"})

@@ -139,7 +139,7 @@ def special(session_cookie: str) -> list[Row]:
     streams = [
         "/stream/fail-before", "/stream/abort-before", "/stream/fail-after",
         "/stream/redirect-after", "/stream/abort-after", "/stream/timeout-after",
-        "/sse/slow-abort", "/sse/slow-first",
+        "/sse/slow-abort", "/sse/slow-first", "/lazy", "/lazy/fail-before", "/lazy/fail-after",
     ]  # fmt: skip
     rows = [Row("GET", path) for path in streams]
     rows += [Row("HEAD", path) for path in streams]
@@ -314,7 +314,7 @@ def test_every_request_gets_the_same_bytes_on_every_server(servers: dict[str, Se
     assert not mismatches, f"{len(mismatches)} of {len(rows)} rows differ:\n" + "\n".join(
         mismatches
     )
-    assert cuts == 4  # the four streams that fail after their first chunk
+    assert cuts == 5  # the five streams that fail after their first chunk
     for kind, wire in wires.items():
         # Only the streams cut mid-way closed a connection.
         assert wire.connections == cuts + 1, f"{kind} reconnected {wire.connections - 1}x"

@@ -142,6 +142,33 @@ def timeout_after():
     yield "never"
 
 
+@api.get("/lazy")
+def lazy():
+    def chunks():
+        yield "lazy "
+        yield request_headers().get("User-Agent", "")
+
+    return Response(chunks(), mimetype="text/plain")
+
+
+@api.get("/lazy/fail-before")
+def lazy_fail_before():
+    def chunks():
+        abort(409, "conflict before the first chunk")
+        yield "never"
+
+    return Response(chunks())
+
+
+@api.get("/lazy/fail-after")
+def lazy_fail_after():
+    def chunks():
+        yield "first "
+        redirect("/ping")
+
+    return Response(chunks())
+
+
 @api.get("/sse")
 def sse():
     def events():
