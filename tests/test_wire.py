@@ -521,9 +521,9 @@ def test_json_is_identical_with_and_without_orjson():
 def test_a_lazy_response_body_runs_in_the_request_context_and_is_cut_cleanly(
     router, make_client, caplog
 ):
-    """A ``Response(generator)`` is a stream too: its chunks run in the request's own
-    context (headers() works, a ContextVar it sets does not leak) and a redirect()
-    after its first chunk cuts it like a handler's generator."""
+    """README: "A `Response` around a generator is a stream too: primed, run in the
+    request's context, and cut the same way." (headers() works in it, a ContextVar it
+    sets does not leak, a redirect() after its first chunk cuts it)"""
     from microroute import headers
 
     closed = []
@@ -558,8 +558,8 @@ def test_a_lazy_response_body_runs_in_the_request_context_and_is_cut_cleanly(
 def test_a_lazy_response_body_failing_before_its_first_chunk_is_a_json_error(
     router, make_client
 ):
-    """Primed like a handler's generator: an error (or abort()) before the first chunk
-    of a ``Response(generator)`` is still a proper JSON response, not a server's page."""
+    """README: "A `Response` around a generator is a stream too: primed ..." -- an
+    error (or abort()) before its first chunk is a JSON response, not a server's page."""
 
     def chunks(signal):
         if signal:
