@@ -697,7 +697,7 @@ class App:
         where = f"error handler {getattr(handler, '__qualname__', None) or handler!r}"
         try:
             return coerce(handler(exc), where, environ)
-        except Exception as failure:
+        except (Exception, _GeventTimeout) as failure:
             # An error handler that fails gets the plain 500, not another handler.
             return self._internal_error(failure, environ, where)
         except ControlFlow as signal:  # abort()/redirect() from the error handler

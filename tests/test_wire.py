@@ -574,3 +574,17 @@ def test_a_lazy_response_body_failing_before_its_first_chunk_is_a_json_error(
     assert (resp.status_code, resp.json()) == (500, {"error": "Internal Server Error"})
     resp = client.get("/aborts")
     assert (resp.status_code, resp.json()) == (403, {"error": "not yours"})
+
+
+def test_an_error_handler_that_times_out_is_the_plain_json_500(router, make_client):
+    """A gevent.Timeout escaping an error handler is a JSON 500 too, not a server's."""
+    router.get("/boom")(lambda: {}["missing"])
+    client = make_client()
+
+    @client.app.errorhandler(KeyError)
+    def slow_handler(exc):
+        with gevent.Timeout(0.01):
+            gevent.sleep(1)
+
+    resp = client.get("/boom")
+    assert (resp.status_code, resp.json()) == (500, {"error": "Internal Server Error"})
