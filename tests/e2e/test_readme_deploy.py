@@ -4,8 +4,8 @@ Issue 12: "`gunicorn -k gevent` as the README says fails in a fresh venv with
 plain `pip install gunicorn` (`No module named 'packaging'`)". The README now
 installs the ``microroute[gunicorn]`` extra; this test takes the commands from
 README.md's "With gunicorn" block and runs them in a virtualenv that holds
-nothing else. One substitution: ``microroute`` is installed from this
-checkout (it is not on a registry), and the bind address comes from
+nothing else. One substitution: ``microroute`` is installed from a copy of
+this checkout's package files (it is not on a registry), and the bind address comes from
 ``GUNICORN_CMD_ARGS`` (gunicorn's own way), so the commands stay as written.
 """
 
@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -26,6 +27,7 @@ from servers import EXAMPLES, REPO, free_port
 pytestmark = pytest.mark.e2e
 
 INSTALL_TIMEOUT = 300
+IGNORED = shutil.ignore_patterns("__pycache__", "*.pyc")
 READY_TIMEOUT = 20
 
 
@@ -86,7 +88,13 @@ def test_readme_gunicorn_commands_work_in_a_fresh_venv(tmp_path: Path) -> None:
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
     env["PATH"] = f"{venv / 'bin'}{os.pathsep}{env.get('PATH', '')}"
-    local = install.replace('"microroute[gunicorn]"', f'"{REPO}[gunicorn]"')
+    # The package's own files only, copied: building in this checkout would
+    # leave build/ behind, and a stale build/ can hide a missing file.
+    source = tmp_path / "source"
+    shutil.copytree(REPO / "microroute", source / "microroute", ignore=IGNORED)
+    for name in ("setup.cfg", "pyproject.toml", "README.md"):
+        shutil.copy(REPO / name, source / name)
+    local = install.replace('"microroute[gunicorn]"', f'"{source}[gunicorn]"')
     done = subprocess.run(
         ["bash", "-c", local],
         cwd=tmp_path,
