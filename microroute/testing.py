@@ -370,13 +370,14 @@ def _expected_length(method: str, status: str, headers: list[tuple[str, str]]) -
         raise WSGIProtocolError(f"Content-Length given {len(lengths)} times: {lengths!r}")
     if lengths and not (lengths[0].isascii() and lengths[0].strip().isdigit()):
         raise WSGIProtocolError(f"invalid Content-Length {lengths[0]!r}")
-    if code == 204 or code < 200:
+    if code in (204, 304) or code < 200:
         if lengths and int(lengths[0]) != 0:
-            # pywsgi: "Invalid Content-Length for 204 response" (a 500).
+            # pywsgi (microroute run): "Invalid Content-Length for 204 response", a 500,
+            # and the same for a 304, though RFC 9110 would allow it there.
             raise WSGIProtocolError(f"a {code} response must not have Content-Length {lengths[0]}")
         return 0
-    if method == "HEAD" or code == 304:
-        # RFC 9110 §9.3.2, §15.4.5: no body; Content-Length may describe GET's.
+    if method == "HEAD":
+        # RFC 9110 §9.3.2: no body; Content-Length may describe GET's.
         return 0
     return int(lengths[0]) if lengths else None
 

@@ -89,10 +89,12 @@ def test_204_drops_the_body_and_its_length(router, make_client):
     assert "Content-Length" not in resp.headers and "Content-Type" not in resp.headers
 
 
-def test_304_from_a_handler_has_no_body(router, make_client):
+def test_304_from_a_handler_has_no_body_and_no_length(router, make_client):
+    """A 304 with a Content-Length is a 500 on pywsgi (``microroute run``)."""
     router.get("/etag")(lambda: ("unchanged", 304, {"ETag": '"x"'}))
     resp = make_client().get("/etag")
     assert (resp.status_code, resp.content, resp.headers["ETag"]) == (304, b"", '"x"')
+    assert "Content-Length" not in resp.headers
 
 
 # -- non-ASCII ----------------------------------------------------------------------

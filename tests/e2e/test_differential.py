@@ -279,8 +279,12 @@ def test_every_request_gets_the_same_bytes_on_every_server(servers: dict[str, Se
     through it, `microroute run` and `gunicorn -k gevent` and checks the bytes are the
     same" -- status, headers (less Date, Server, Connection, framing) and body bytes,
     and each keep-alive connection still in sync afterwards (issue 12, Build 8)."""
-    rows = grid() + special(session_cookie())
-    assert len(rows) > 200
+    table = grid() + special(session_cookie())
+    assert len(table) > 200
+    # Each row twice: through the app with middleware (every reply becomes a
+    # Response and back) and through the same routes without any.
+    bare = [Row(r.method, r.path, (*r.headers, ("X-Bare", "1")), r.body) for r in table]
+    rows = table + bare
 
     client = TestClient(load_app(), base_url=f"http://{HOST}")
     client.headers.clear()  # each row sends exactly its own headers, as http.client does
@@ -315,7 +319,7 @@ def test_every_request_gets_the_same_bytes_on_every_server(servers: dict[str, Se
     assert not mismatches, f"{len(mismatches)} of {len(rows)} rows differ:\n" + "\n".join(
         mismatches
     )
-    assert cuts == 5  # the five streams that fail after their first chunk
+    assert cuts == 2 * 5  # the five streams that fail after their first chunk, in both apps
     for kind, wire in wires.items():
         # Only the streams cut mid-way closed a connection.
         assert wire.connections == cuts + 1, f"{kind} reconnected {wire.connections - 1}x"

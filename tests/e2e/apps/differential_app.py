@@ -365,32 +365,43 @@ def cafe(x):
     return {"x": x}
 
 
-app = App(api, secret_key="differential", max_body_size=1024, trust_proxy=True)
+SETTINGS = {"secret_key": "differential", "max_body_size": 1024, "trust_proxy": True}
+full = App(api, **SETTINGS)  # with middleware: every reply goes through a Response
+bare = App(api, **SETTINGS)  # without: the replies the handlers make, as they are
 
 
-@app.errorhandler(KeyError)
+def app(environ, start_response):
+    """Both apps on one server: ``X-Bare: 1`` picks the one without middleware."""
+    chosen = bare if environ.get("HTTP_X_BARE") else full
+    return chosen(environ, start_response)
+
+
+@full.errorhandler(KeyError)
+@bare.errorhandler(KeyError)
 def missing_key(exc):
     return {"error": "no such key", "key": str(exc)}, 404
 
 
-@app.errorhandler(500)
+@full.errorhandler(500)
+@bare.errorhandler(500)
 def internal(exc):
     return {"error": "Internal Server Error", "handled": type(exc).__name__}, 500
 
 
-@app.errorhandler(418)
+@full.errorhandler(418)
+@bare.errorhandler(418)
 def brew(exc):
     return {"error": "I'm a teapot", "brewed": True}, 418
 
 
-@app.use
+@full.use
 def tag(request, call_next):
     response = call_next(request)
     response.headers["X-Mw"] = "1"
     return response
 
 
-@app.use
+@full.use
 def rewrite(request, call_next):
     """``/old/...`` is served as ``/items/...``: call_next gets a request of its own."""
     if request.path.startswith("/old/"):
@@ -400,4 +411,4 @@ def rewrite(request, call_next):
     return call_next(request)
 
 
-app.use(cors(allow_origins=["https://app.example"], allow_credentials=True))
+full.use(cors(allow_origins=["https://app.example"], allow_credentials=True))
