@@ -6,7 +6,9 @@ test would be a 500 (or, on a lax server, an injected header) in production.
 :func:`check_header` applies the one rule everywhere a header is made:
 ``abort()``/``HTTPError`` headers, a handler's ``(body, status, headers)``, a
 returned :class:`~microroute.Response`, and finally the whole reply in
-``App.__call__``. Its errors name the header, never echo the whole value.
+``App.__call__``. Hop-by-hop headers (``Connection``, ``Transfer-Encoding``,
+...) are the server's (PEP 3333) and refused too. Its errors name the header,
+never echo the whole value.
 
 :func:`without_body` is the other wire rule: a HEAD, 1xx, 204 or 304 response
 has no body (RFC 9110 §6.4.1), whatever the handler returned.
@@ -18,7 +20,7 @@ import re
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-__all__ = ["check_header", "header_problem", "headers_problem", "without_body"]
+__all__ = ["HOP_BY_HOP", "check_header", "header_problem", "headers_problem", "without_body"]
 
 # RFC 9110 §5.1 token and §5.5 field-value (SP / HTAB / VCHAR / obs-text), the
 # same expressions gunicorn enforces on responses.
@@ -26,10 +28,21 @@ _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9a-zA-Z]+")
 _VALUE = re.compile(r"[ \t\x21-\x7e\x80-\xff]*")
 
 
+# PEP 3333: hop-by-hop headers are the server's. gunicorn drops them and pywsgi
+# sends them, so a "Connection: close" would behave differently on each.
+HOP_BY_HOP = frozenset(
+    ("connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te",
+     "trailer", "trailers", "transfer-encoding", "upgrade")
+)  # fmt: skip
+_HOP_NAMES = re.compile("^(?:" + "|".join(sorted(HOP_BY_HOP)) + ")$", re.I | re.M)
+
+
 def header_problem(name: object, value: object) -> str | None:
     """Why ``name: value`` cannot be sent, or ``None`` when it can."""
     if not isinstance(name, str) or not _TOKEN.fullmatch(name):
         return f"header name {name!r} is not an HTTP token"
+    if name.lower() in HOP_BY_HOP:
+        return f"header {name!r} is hop-by-hop: the server sets it (PEP 3333)"
     if not isinstance(value, str):
         return f"header {name!r} has a {type(value).__name__} value; header values are str"
     if not _VALUE.fullmatch(value):
@@ -59,7 +72,11 @@ def headers_problem(headers: list[tuple[str, str]]) -> str | None:
         values = "".join([value for _, value in headers])
     except TypeError:  # a name or value that is not a str
         names = values = "\0"
-    if (not headers or _NAMES.fullmatch(names + "\n")) and not _BAD_VALUE_CHAR.search(values):
+    if (
+        (not headers or _NAMES.fullmatch(names + "\n"))
+        and not _BAD_VALUE_CHAR.search(values)
+        and not _HOP_NAMES.search(names)
+    ):
         return None
     for name, value in headers:
         problem = header_problem(name, value)

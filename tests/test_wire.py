@@ -590,3 +590,18 @@ def test_an_error_handler_that_times_out_is_the_plain_json_500(router, make_clie
 
     resp = client.get("/boom")
     assert (resp.status_code, resp.json()) == (500, {"error": "Internal Server Error"})
+
+
+@pytest.mark.parametrize("name", ["Connection", "transfer-encoding", "Keep-Alive"])
+def test_a_hop_by_hop_header_is_a_500_naming_it(router, make_client, caplog, name):
+    """README: "So is a hop-by-hop header (`Connection`, `Transfer-Encoding`, ...),
+    which belongs to the server." (gunicorn drops them, pywsgi sends them)"""
+    router.get("/tuple")(lambda: ("x", 200, {name: "close"}))
+    router.get("/response")(lambda: Response("x", headers={name: "close"}))
+    client = make_client()
+    for path in ("/tuple", "/response"):
+        caplog.clear()
+        with caplog.at_level(logging.ERROR, logger="microroute"):
+            resp = client.get(path)
+        assert resp.status_code == 500, path
+        assert f"header {name!r} is hop-by-hop" in caplog.text, path
