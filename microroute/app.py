@@ -2,12 +2,19 @@
 
 ::
 
-    server -> App.__call__ -> size check -> cache HIT? -> middleware -> route match
-           -> cache (static GET: HIT, or a build) -> handler -> coerce -> Set-Cookie -> server
+    server -> App.__call__ -> ProxyFix (trust_proxy) -> size check -> cache HIT?
+           -> a copy of the context -> middleware -> route match
+           -> cache (static GET: HIT, or a build) -> handler -> coerce -> Set-Cookie
+           -> on the wire -> server
 
 A static GET is built as Next.js builds it, from no request: the handler runs on
 a synthetic GET for the path alone, in a fresh context, outside middleware
 (:meth:`App._build`); :mod:`microroute.cache` decides when.
+
+"On the wire" is the last word on every reply, whoever made it: a header no
+server may send becomes a logged 500 naming it, and a HEAD, 204 or 304 loses
+its body, so what the TestClient sees is what gunicorn and ``microroute run``
+send.
 
 Everything that can be decided before the first request (the route table,
 each handler's calling plan, ``Allow`` headers) is decided in ``App()``; a
@@ -29,13 +36,16 @@ from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import quote, unquote, urljoin
 
+from gevent.timeout import Timeout as _GeventTimeout
 from werkzeug.exceptions import HTTPException as _WerkzeugHTTPException
+from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import RequestRedirect
 from werkzeug.sansio.utils import get_current_url
+from werkzeug.urls import iri_to_uri
 from werkzeug.wrappers import Response as _WerkzeugResponse
 
 from .cache import DEFAULT_MAX_BYTES, CacheStore, MemoryStore, RouteCache, static_reason
-from .context import DynamicUsage, RequestState, active, bind, unbind
+from .context import DynamicUsage, RequestState, active, bind
 from .discovery import discover, discover_middleware
 from .errors import ControlFlow, HTTPError, StartupError, status_phrase
 from .handlers import BUILD_MARK, Endpoint, ReturnValueError, coerce
@@ -53,12 +63,14 @@ from .responses import (
     Headers,
     Reply,
     StreamBody,
+    chunk_bytes,
     encode_json,
     error_reply,
     status_line,
 )
 from .routing import Router, RouteSpec, normalize_path
 from .table import Route, RouteTable, build_routes
+from .wire import headers_problem, without_body
 
 __all__ = ["App"]
 
@@ -76,6 +88,16 @@ _OK = status_line(200)
 _JSON_TYPE = ("Content-Type", JSON_TYPE)
 # Safe characters for a path echoed back in a Location header.
 _PATH_SAFE = "/:@!$&'()*+,;=-._~"
+# The early 413/400 from Content-Length, handed to the innermost call_next.
+_EARLY_ERROR = "microroute.early_error"
+#: What a handler's exception is caught as: ControlFlow is a BaseException, and
+#: so is a gevent.Timeout the user's own code started and let escape.
+_HANDLER_ERRORS = (Exception, ControlFlow, _GeventTimeout)
+
+
+def _environ_of(environ: WSGIEnviron, start_response: Any) -> Any:
+    """The "app" behind ProxyFix: hands back the environ it rewrote."""
+    return environ
 
 
 class App:
@@ -94,8 +116,13 @@ class App:
         **newest key last**: the last one signs, every one verifies.
     :param max_body_size: request bodies larger than this get 413 before they
         are read (16 MiB by default).
-    :param trust_proxy: believe ``X-Forwarded-Proto`` when deciding whether the
-        request came over https (only behind a proxy that sets it).
+    :param trust_proxy: the number of proxies in front of the app whose
+        ``X-Forwarded-For``, ``-Proto``, ``-Host`` and ``-Port`` are believed
+        (werkzeug's ``ProxyFix``: the value set by the nearest proxy wins);
+        ``True`` means one. Scheme, host and client address then come from
+        those headers for cookies, redirects, ``request.url`` and
+        ``request.remote_addr`` alike. Leave it off unless a proxy you run
+        sets (and overwrites) these headers.
     :param session_cookie: the name of the session cookie.
     :param session_max_age: seconds a session lives (14 days by default).
     :param cache: keep static GET responses (``True``), not at all (``False``,
@@ -125,7 +152,7 @@ class App:
         debug: bool = False,
         secret_key: str | bytes | list[str | bytes] | None = None,
         max_body_size: int = DEFAULT_MAX_BODY_SIZE,
-        trust_proxy: bool = False,
+        trust_proxy: bool | int = False,
         session_cookie: str = "session",
         session_max_age: int = DEFAULT_SESSION_MAX_AGE,
         cache: bool | CacheStore = True,
@@ -153,7 +180,21 @@ class App:
         self.debug = debug
         self.secret_key = secret_key or os.environ.get("MICROROUTE_SECRET_KEY") or None
         self.max_body_size = max_body_size
-        self.trust_proxy = trust_proxy
+        if isinstance(trust_proxy, bool):
+            hops = int(trust_proxy)
+        elif isinstance(trust_proxy, int) and trust_proxy >= 0:
+            hops = trust_proxy
+        else:
+            raise ValueError(
+                f"trust_proxy must be True, False or a number of proxies, got {trust_proxy!r}"
+            )
+        self.trust_proxy = hops
+        # ProxyFix rewrites the environ in place, once, before anything reads it.
+        self._proxy_fix: Any = (
+            ProxyFix(_environ_of, x_for=hops, x_proto=hops, x_host=hops, x_port=hops)
+            if hops
+            else None
+        )
         self.session_cookie = session_cookie
         self.session_max_age = session_max_age
         self.max_json_depth = max_json_depth
@@ -339,32 +380,57 @@ class App:
         where = describe_middleware(mw)
 
         def layer(request: Request) -> _WerkzeugResponse:
+            inner: list[_WerkzeugResponse] = []
+
+            def tracked(given: Request) -> _WerkzeugResponse:
+                response = call_next(given)
+                inner.append(response)
+                return response
+
             try:
-                result = mw(request, call_next)
+                result = mw(request, tracked)
                 if isinstance(result, _WerkzeugResponse):
                     return result
                 return reply_to_response(coerce(result, where, request.environ))
-            except Exception as exc:
+            except _HANDLER_ERRORS as exc:
+                # The middleware failed after call_next: the response it got
+                # (a primed stream, say) is never sent, so close it now and
+                # let the generator's finally: run.
+                for response in inner:
+                    response.close()
                 return reply_to_response(self._error(exc, request.environ, where))
-            except ControlFlow as signal:
-                return reply_to_response(self._error(signal, request.environ, where))
 
         return layer
 
     def _core(self, request: Request) -> _WerkzeugResponse:
-        """The innermost ``call_next``: routing and the handler."""
-        return reply_to_response(self._dispatch(request.environ, active()))
+        """The innermost ``call_next``: routing and the handler, for *request*.
+
+        A middleware may pass a request of its own (a rewritten path, an added
+        header): the handler, ``headers()``, ``cookies()`` and the cache key
+        then all see that one.
+        """
+        state = active()
+        state.use_request(request)
+        early = request.environ.get(_EARLY_ERROR)
+        if early is not None:  # the 413/400 decided from Content-Length alone
+            return reply_to_response(self._error(early, request.environ, "Content-Length"))
+        return reply_to_response(self._dispatch(request.environ, state))
 
     # -- WSGI --------------------------------------------------------------
 
     def __call__(self, environ: WSGIEnviron, start_response: StartResponse) -> Iterable[bytes]:
+        if self._proxy_fix is not None:
+            environ = self._proxy_fix(environ, None)
+        early: HTTPError | None = None
         length = environ.get("CONTENT_LENGTH")
         if length:
-            reply = self._check_length(length)
-            if reply is not None:
+            early = self._check_length(length)
+            if early is not None and self._pipeline is None and not self._error_handlers:
+                # Nothing could change it: answer without building a request.
+                reply = error_reply(early.status, early.message)
                 start_response(reply[0], reply[1])
-                return reply[2]
-        fast = self._fast
+                return reply[2] if environ["REQUEST_METHOD"] != "HEAD" else []
+        fast = self._fast if early is None else None
         if fast is not None:
             # A cache HIT without routing, context or a handler: one dict lookup.
             # Static entries are keyed by path alone: a build never sees the query.
@@ -377,22 +443,93 @@ class App:
                     pass
                 start_response(entry.status, entry.hit)
                 return [entry.body]
-        state = RequestState(self, environ)
-        token = bind(state)
-        try:
-            if self._pipeline is None:
-                status, headers, body = self._dispatch(environ, state)
-            else:
-                status, headers, body = response_to_reply(self._pipeline(state.request), environ)
-            if state.touched:  # cookies() or session() was used
-                status, headers, body = self._with_cookies(state, status, headers, body)
-            state.sent = True
-        finally:
-            unbind(token)
+        # Each request runs in a copy of the server's context: a ContextVar
+        # that user code sets here is gone for the next request on the same
+        # keep-alive connection (the same greenlet). Stream chunks run in it too.
+        context = contextvars.copy_context()
+        status, headers, body = context.run(self._respond, environ, early)
         if type(body) is StreamBody:
-            body.state = state  # the generator runs later, with cookies() etc. still usable
+            body.context = context  # the generator runs later, with cookies() etc. still usable
         start_response(status, headers)
         return body
+
+    def _respond(self, environ: WSGIEnviron, early: HTTPError | None) -> Reply:
+        """The request inside its own context: middleware, routing, handler, cookies."""
+        state = RequestState(self, environ)
+        bind(state)  # no unbind: the context is dropped with the request
+        if early is not None:
+            environ[_EARLY_ERROR] = early
+        if self._pipeline is None:
+            if early is not None:
+                status, headers, body = self._error(early, environ, "Content-Length")
+            else:
+                status, headers, body = self._dispatch(environ, state)
+        else:
+            status, headers, body = response_to_reply(self._pipeline(state.request), environ)
+        if state.touched:  # cookies() or session() was used
+            status, headers, body = self._with_cookies(state, status, headers, body)
+        state.sent = True
+        # In the context still: a stream closed here runs its finally: in it.
+        status, headers, body = self._on_the_wire(environ, status, headers, body)
+        if type(body) is StreamBody or isinstance(body, (list, tuple)):
+            return status, headers, body
+        if _is_file_wrapper(body, environ):  # sendfile: the server's own, untouched
+            return status, headers, body
+        return self._prime(environ, status, headers, body)
+
+    def _prime(
+        self, environ: WSGIEnviron, status: str, headers: Headers, body: Iterable[bytes]
+    ) -> Reply:
+        """A lazy body made another way (``Response(generator)``, middleware's): primed.
+
+        As for a handler's generator: a failure before its first chunk is still
+        a proper (JSON) error response, later chunks run in the request's
+        context, and a failure after the first chunk cuts the body cleanly.
+        """
+        where = f"the response to {environ['REQUEST_METHOD']} {environ.get('PATH_INFO')}"
+        try:
+            iterator = iter(body)
+            first = next(iterator, None)
+            data = chunk_bytes(first, where) if first is not None else None
+        except _HANDLER_ERRORS as exc:
+            close = getattr(body, "close", None)
+            if close is not None:
+                close()
+            return self._on_the_wire(environ, *self._error(exc, environ, where))
+        return status, headers, StreamBody.around(body, data, iterator, where)
+
+    def _on_the_wire(
+        self, environ: WSGIEnviron, status: str, headers: Headers, body: Iterable[bytes]
+    ) -> Reply:
+        """The last word before the server: headers it can send, no body where none is allowed.
+
+        Whatever made the reply (a handler, an error handler, middleware, the
+        cache), a header a server cannot send becomes a logged 500 naming it,
+        not a server's HTML 500 or an injected header; a HEAD, 204 or 304 never
+        carries a body, so a keep-alive connection stays in sync.
+        """
+        problem = headers_problem(headers)
+        if problem is not None:
+            close = getattr(body, "close", None)
+            if close is not None:
+                close()
+            logger.error(
+                "Refused to send the response to %s %s: %s",
+                environ.get("REQUEST_METHOD"),
+                environ.get("PATH_INFO"),
+                problem,
+            )
+            status, headers, body = error_reply(500, "Internal Server Error")
+        code = status[:3]
+        if code == "204" or code == "304" or environ["REQUEST_METHOD"] == "HEAD":
+            if code == "204":  # RFC 9110 §8.6: no Content-Length on a 204
+                headers = [
+                    h for h in headers if h[0].lower() not in ("content-length", "content-type")
+                ]
+            elif code == "304":  # allowed by RFC 9110, but pywsgi answers 500 to it
+                headers = [h for h in headers if h[0].lower() != "content-length"]
+            body = without_body(headers, body, int(code))
+        return status, headers, body
 
     def _with_cookies(
         self, state: RequestState, status: str, headers: Headers, body: Iterable[bytes]
@@ -407,16 +544,21 @@ class App:
             return self._error(exc, state.environ, "saving cookies")
         return status, headers + extra if extra else headers, body
 
-    def _check_length(self, length: str) -> Reply | None:
-        """413 from Content-Length alone, before a byte of the body is read."""
+    def _check_length(self, length: str) -> HTTPError | None:
+        """413 (or 400) from Content-Length alone, before a byte of the body is read.
+
+        The error still goes through middleware and error handlers (CORS
+        headers included, or a browser reports an opaque network error), but
+        no handler runs.
+        """
         digits = length.strip()
         # Digits only: int() would also take "+5" or "0_5", which the body
         # reader does not, and the two would disagree on where the body ends.
         size = int(digits) if digits.isascii() and digits.isdigit() else -1
         if size < 0:
-            return error_reply(400, f"Invalid Content-Length header: {length[:40]!r}")
+            return HTTPError(400, f"Invalid Content-Length header: {length[:40]!r}")
         if size > self.max_body_size:
-            return error_reply(
+            return HTTPError(
                 413, f"Request body too large: the limit is {self.max_body_size} bytes"
             )
         return None
@@ -480,7 +622,7 @@ class App:
                 body = encode_json(result)
                 return _OK, [_JSON_TYPE, ("Content-Length", str(len(body)))], [body]
             return coerce(result, endpoint.source, state.environ)
-        except (Exception, ControlFlow) as exc:  # ControlFlow is a BaseException
+        except _HANDLER_ERRORS as exc:  # ControlFlow and gevent.Timeout are BaseExceptions
             state.failed = True
             return self._error(exc, state.environ, endpoint.source)
 
@@ -559,8 +701,9 @@ class App:
         try:
             return coerce(endpoint.invoke(request, params), endpoint.source, state.environ)
         except gevent.Timeout as fired:
-            if fired is not timeout:
-                raise
+            if fired is not timeout:  # the handler's own timeout: a 500 like any error
+                state.failed = True
+                return self._error(fired, state.environ, endpoint.source)
             logger.error(
                 "%s did not finish within handler_timeout=%ss; answered 504",
                 endpoint.source,
@@ -586,8 +729,9 @@ class App:
             status, headers, body = self._static(get, state, params)
         else:
             status, headers, body = self._run(get, state, params)
-        _close(body)
-        return status, headers, []
+        # A streamed GET keeps an unsized empty body, so HEAD is framed as GET
+        # is (no "Content-Length: 0"), even through middleware's Response.
+        return status, headers, without_body(headers, body, int(status[:3]))
 
     def _slash_redirect(self, environ: WSGIEnviron, path: str) -> Reply:
         """``/users/`` -> 308 ``/users``, keeping the query string."""
@@ -622,9 +766,18 @@ class App:
         return None
 
     def _error(self, exc: BaseException, environ: WSGIEnviron, where: str) -> Reply:
-        """Render any exception from a handler as a JSON reply."""
+        """Render any exception from a handler as a JSON reply.
+
+        As in Flask, an exception no handler claims by class is a 500, so
+        ``errorhandler(500)`` (and ``errorhandler(Exception)``, by the MRO)
+        catches it; it is logged with its traceback first all the same.
+        """
         status = _status_of(exc)
         handler = self._find_handler(exc, status)
+        if handler is None and status is None and not isinstance(exc, RequestRedirect):
+            handler = self._error_handlers.get(500)
+            if handler is not None:
+                self._log_unhandled(exc, environ, where)
         if handler is not None:
             return self._custom_error(handler, exc, environ)
         if isinstance(exc, ControlFlow):
@@ -644,13 +797,19 @@ class App:
         """A redirect() (Location, empty body) or an abort()/not_found() (JSON)."""
         if signal.location is not None:
             # A build has no host of its own: a path-absolute Location serves any.
-            base = environ["PATH_INFO"] if BUILD_MARK in environ else get_current_url_from(environ)
-            location = urljoin(base, signal.location)
+            if BUILD_MARK in environ:  # WSGI spells the path's UTF-8 bytes as latin-1
+                base = environ["PATH_INFO"].encode("latin-1").decode("utf-8", "replace")
+            else:
+                base = get_current_url_from(environ)
+            # An IRI ("/users/東京") is sent percent-encoded: header values are
+            # latin-1 on the wire, and browsers decode %-escapes as UTF-8.
+            location = iri_to_uri(urljoin(base, signal.location))
             headers = [("Location", location), ("Content-Length", "0"), *signal.headers]
             return status_line(signal.status), headers, []
         return error_reply(signal.status, signal.message, signal.headers)
 
-    def _internal_error(self, exc: BaseException, environ: WSGIEnviron, where: str) -> Reply:
+    @staticmethod
+    def _log_unhandled(exc: BaseException, environ: WSGIEnviron, where: str) -> None:
         if isinstance(exc, ReturnValueError):
             logger.error("Bad return value: %s", exc)
         else:
@@ -662,6 +821,9 @@ class App:
                 environ.get("PATH_INFO"),
                 exc_info=exc,
             )
+
+    def _internal_error(self, exc: BaseException, environ: WSGIEnviron, where: str) -> Reply:
+        self._log_unhandled(exc, environ, where)
         if self.debug:
             trace = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
             return error_reply(500, "Internal Server Error", traceback=trace)
@@ -676,7 +838,7 @@ class App:
         where = f"error handler {getattr(handler, '__qualname__', None) or handler!r}"
         try:
             return coerce(handler(exc), where, environ)
-        except Exception as failure:
+        except (Exception, _GeventTimeout) as failure:
             # An error handler that fails gets the plain 500, not another handler.
             return self._internal_error(failure, environ, where)
         except ControlFlow as signal:  # abort()/redirect() from the error handler
@@ -714,6 +876,12 @@ def _source_hash(routes: Iterable[Route]) -> str:
     return digest.hexdigest()[:16]
 
 
+def _is_file_wrapper(body: object, environ: WSGIEnviron) -> bool:
+    """A server's ``wsgi.file_wrapper`` (sendfile): handed back untouched."""
+    wrapper = environ.get("wsgi.file_wrapper")
+    return isinstance(wrapper, type) and isinstance(body, wrapper)
+
+
 def _status_of(exc: BaseException) -> int | None:
     if isinstance(exc, (ControlFlow, HTTPError)):
         return exc.status
@@ -723,14 +891,13 @@ def _status_of(exc: BaseException) -> int | None:
 
 
 def get_current_url_from(environ: WSGIEnviron) -> str:
-    """The request URL, to resolve relative redirect targets against."""
+    """The request URL (ASCII), to resolve relative redirect targets against."""
     host = (
         environ.get("HTTP_HOST")
         or f"{environ.get('SERVER_NAME', 'localhost')}:{environ.get('SERVER_PORT', '80')}"
     )
-    return get_current_url(
-        environ.get("wsgi.url_scheme", "http"),
-        host,
-        environ.get("SCRIPT_NAME", ""),
-        environ.get("PATH_INFO", ""),
-    )
+    # WSGI paths are bytes spelled as latin-1: percent-encode those bytes, so
+    # a UTF-8 path is not read back as mojibake.
+    root = quote(environ.get("SCRIPT_NAME", "").encode("latin-1"), safe=_PATH_SAFE)
+    path = quote(environ.get("PATH_INFO", "").encode("latin-1"), safe=_PATH_SAFE)
+    return get_current_url(environ.get("wsgi.url_scheme", "http"), host, root, path)

@@ -20,6 +20,7 @@ first chunk.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Mapping
 from contextvars import ContextVar
 from datetime import datetime
@@ -56,14 +57,18 @@ _DELETED: Any = object()
 
 _current: ContextVar[RequestState] = ContextVar("microroute.request")
 
+_UNESCAPED_CONTROLS = re.compile("[\x1a-\x1f]")
+
+
+def _octal(match: re.Match[str]) -> str:
+    return f"\\{ord(match.group()):03o}"
+
 
 class Settings(Protocol):
     """What the helpers read from the app (an :class:`~microroute.App` has all of it)."""
 
     @property
     def secret_key(self) -> SecretKey | None: ...
-    @property
-    def trust_proxy(self) -> bool: ...
     @property
     def session_cookie(self) -> str: ...
     @property
@@ -149,14 +154,17 @@ class RequestState:
             self._request = request
         return self._request
 
+    def use_request(self, request: Request) -> None:
+        """Serve *request* from now on: the one a middleware passed to ``call_next``."""
+        if request is not self._request:
+            self.environ = request.environ
+            self._request = request
+
     @property
     def is_secure(self) -> bool:
-        if self.environ.get("wsgi.url_scheme") == "https":
-            return True
-        if self.app.trust_proxy:
-            proto = str(self.environ.get("HTTP_X_FORWARDED_PROTO", ""))
-            return proto.split(",")[0].strip().lower() == "https"
-        return False
+        # Behind App(trust_proxy=N) the app has already applied ProxyFix to the
+        # environ, so the scheme here is the one the nearest proxy reported.
+        return bool(self.environ.get("wsgi.url_scheme") == "https")
 
     def check_build(self, helper: str) -> None:
         """A helper was called during a static build: abandon it, unless forced static.
@@ -322,9 +330,9 @@ class Cookies:
         """Set a cookie on the response.
 
         ``secure`` defaults to whether the request came over https (behind a
-        proxy, with ``App(trust_proxy=True)``). ``signed=True`` signs the
-        value with the app's secret key; read it back with
-        ``get(name, signed=True)``.
+        proxy, as its ``X-Forwarded-Proto`` says, with ``App(trust_proxy=N)``).
+        ``signed=True`` signs the value with the app's secret key; read it
+        back with ``get(name, signed=True)``.
         """
         self._check_open(name)
         if not isinstance(value, str):
@@ -348,7 +356,10 @@ class Cookies:
             httponly=httponly,
             samesite=samesite,
         )
-        self._headers[(name, path, domain)] = header
+        # werkzeug escapes control characters in a cookie value as \ooo, but
+        # misses \x1a-\x1f, which no server may send in a header: escape
+        # those the same way (its parse_cookie reads them back).
+        self._headers[(name, path, domain)] = _UNESCAPED_CONTROLS.sub(_octal, header)
         self._changes[name] = value
 
     def delete(self, name: str, *, path: str = "/", domain: str | None = None) -> None:

@@ -22,6 +22,8 @@ from http import HTTPStatus
 from typing import NoReturn
 from urllib.parse import unquote
 
+from .wire import check_header
+
 __all__ = [
     "ControlFlow",
     "HTTPError",
@@ -46,11 +48,16 @@ def status_phrase(status: int) -> str:
         return "Unknown Status"
 
 
-def _header_list(headers: HeaderItems | None) -> list[tuple[str, str]]:
+def _header_list(headers: HeaderItems | None, where: str) -> list[tuple[str, str]]:
     if headers is None:
         return []
     items = headers.items() if isinstance(headers, Mapping) else headers
-    return [(str(name), str(value)) for name, value in items]
+    pairs = [(str(name), str(value)) for name, value in items]
+    for name, value in pairs:
+        # Refused here, where the caller is in the traceback, not at the server:
+        # a CR/LF would inject a header of its own ("1\r\nSet-Cookie: ...").
+        check_header(name, value, where)
+    return pairs
 
 
 class StartupError(Exception):
@@ -72,7 +79,7 @@ class HTTPError(Exception):
             raise ValueError(f"HTTPError status must be 400-599, got {status!r}")
         self.status = status
         self.message = message if message is not None else status_phrase(status)
-        self.headers = _header_list(headers)
+        self.headers = _header_list(headers, f"HTTPError({status})")
         super().__init__(status, self.message)
 
     def __str__(self) -> str:
@@ -103,7 +110,7 @@ class ControlFlow(BaseException):
     ):
         self.status = status
         self.message = message if message is not None else status_phrase(status)
-        self.headers = _header_list(headers)
+        self.headers = _header_list(headers, f"abort({status})")
         self.location = location
         super().__init__(status, self.message)
 

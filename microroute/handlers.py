@@ -34,6 +34,7 @@ from .responses import (
 )
 from .routing import RESERVED_NAMES, RouteConfig
 from .sse import EventStream
+from .wire import header_problem
 
 __all__ = ["BUILD_MARK", "Context", "Endpoint", "ReturnValueError", "coerce"]
 
@@ -100,6 +101,14 @@ class Endpoint:
 
 def _plan(fn: Callable[..., Any], path_params: tuple[str, ...], source: str) -> tuple[Invoke, bool]:
     """Inspect *fn* once and return a function that calls it with the right arguments."""
+    if inspect.iscoroutinefunction(fn) or inspect.isasyncgenfunction(fn):
+        # A WSGI app has no event loop: every request would get a coroutine
+        # object back, a 500. Say so at start-up, naming the function.
+        kind = "an async generator" if inspect.isasyncgenfunction(fn) else "a coroutine"
+        raise StartupError(
+            f"{source}: the handler is {kind} function (async def); microroute is WSGI and"
+            " calls handlers synchronously (gevent gives them concurrency): use a plain def"
+        )
     try:
         signature = inspect.signature(fn)
     except (TypeError, ValueError) as exc:
@@ -199,7 +208,7 @@ def _body_reply(body: Any, status: int, source: str, environ: dict[str, Any]) ->
     if kind is bytes or isinstance(body, (bytes, bytearray, memoryview)):
         return _bytes_reply(bytes(body), BYTES_TYPE, status)
     if isinstance(body, _WerkzeugResponse):
-        return _response_reply(body, environ)
+        return _response_reply(body, environ, source)
     if isinstance(body, (Mapping, list)):
         return _bytes_reply(encode_json(body), JSON_TYPE, status)
     if isinstance(body, str):
@@ -215,12 +224,19 @@ def _body_reply(body: Any, status: int, source: str, environ: dict[str, Any]) ->
     )
 
 
-def _response_reply(response: _WerkzeugResponse, environ: dict[str, Any]) -> Reply:
+def _response_reply(response: _WerkzeugResponse, environ: dict[str, Any], source: str) -> Reply:
     """A werkzeug Response as a reply; a body already in memory stays a list."""
     if BUILD_MARK in environ:
         # A build's host is made up: keep a relative Location relative.
         response.autocorrect_location_header = False
     app_iter, line, headers = response.get_wsgi_response(environ)
+    for name, value in headers:
+        problem = header_problem(name, value)
+        if problem is not None:
+            close = getattr(app_iter, "close", None)
+            if close is not None:
+                close()
+            raise ReturnValueError(f"{source} returned a Response with a bad header: {problem}")
     if not response.is_streamed:
         # Joined here so that a static GET returning a Response can be cached.
         body = b"".join(app_iter)
@@ -246,11 +262,10 @@ def _header_pairs(headers: Any, source: str) -> Headers:
         if not (isinstance(item, tuple | list) and len(item) == 2):
             raise ReturnValueError(f"{source} returned a bad header entry {item!r}")
         name, value = str(item[0]), str(item[1])
-        if any(c in name or c in value for c in "\r\n\0") or not name:
+        problem = header_problem(name, value)
+        if problem is not None:
             # A line break would let the value inject headers of its own.
-            raise ReturnValueError(
-                f"{source} returned header {name!r} with a line break or NUL in it"
-            )
+            raise ReturnValueError(f"{source} returned a bad header: {problem}")
         pairs.append((name, value))
     return pairs
 
@@ -284,7 +299,7 @@ def coerce(result: Any, source: str, environ: dict[str, Any]) -> Reply:
         body.status_code = status
         for name, value in extra:
             body.headers[name] = value
-        return _response_reply(body, environ)
+        return _response_reply(body, environ, source)
     content: Iterable[bytes]
     if body is None:
         line, headers, content = status_line(status), [("Content-Length", "0")], []

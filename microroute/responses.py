@@ -12,22 +12,34 @@ handler's ``finally:`` runs when the client goes away.
 
 from __future__ import annotations
 
+import contextvars
 import dataclasses
 import datetime
 import decimal
+import enum
 import json
 import logging
+import math
 import uuid
 from collections.abc import Iterable, Iterator
+from functools import partial
 from http import HTTPStatus
 from typing import Any
 
+from gevent import GreenletExit
 from werkzeug.wrappers import Response as _WerkzeugResponse
 
-from .context import RequestState, bind, unbind
 from .errors import safe_location
 
-__all__ = ["Reply", "Response", "StreamBody", "encode_json", "error_reply", "json_reply"]
+__all__ = [
+    "Reply",
+    "Response",
+    "StreamAborted",
+    "StreamBody",
+    "encode_json",
+    "error_reply",
+    "json_reply",
+]
 
 logger = logging.getLogger("microroute")
 
@@ -56,6 +68,8 @@ def _json_default(value: Any) -> Any:
         return value.isoformat()
     if isinstance(value, (uuid.UUID, decimal.Decimal)):
         return str(value)
+    if isinstance(value, enum.Enum):
+        return value.value  # as orjson does
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return dataclasses.asdict(value)
     if isinstance(value, (set, frozenset, tuple)):
@@ -63,12 +77,38 @@ def _json_default(value: Any) -> Any:
     raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
 
 
+def _finite(value: Any) -> Any:
+    """*value* with NaN and ±Infinity as ``None``, as ``JSON.stringify`` and orjson write them."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [_finite(item) for item in value]
+    return value
+
+
 # One encoder built once: json.dumps() with options builds a new one per call.
-_encoder = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=_json_default)
+# allow_nan=False: "NaN" is not JSON; a non-finite float raises and is encoded
+# again below as null, so the output is the same with and without orjson.
+_encoder = json.JSONEncoder(
+    ensure_ascii=False, separators=(",", ":"), default=_json_default, allow_nan=False
+)
+_finite_encoder = json.JSONEncoder(
+    ensure_ascii=False,
+    separators=(",", ":"),
+    default=lambda value: _finite(_json_default(value)),
+    allow_nan=False,
+)
 
 
 def _encode_stdlib(data: Any) -> bytes:
-    return _encoder.encode(data).encode()
+    try:
+        return _encoder.encode(data).encode()
+    except ValueError as exc:
+        if "Out of range float" not in str(exc):
+            raise  # a circular reference, say
+        return _finite_encoder.encode(_finite(data)).encode()
 
 
 try:  # the `fast` extra: pip install "microroute[fast]"
@@ -83,11 +123,12 @@ if HAS_ORJSON:
     _ORJSON_OPTIONS = orjson.OPT_NON_STR_KEYS
 
     def encode_json(data: Any) -> bytes:
-        """Compact UTF-8 JSON; dates, UUIDs, decimals, dataclasses and sets included.
+        """Compact UTF-8 JSON; dates, UUIDs, decimals, enums, dataclasses and sets included.
 
         orjson (when installed) writes the same JSON as the standard library
-        setup below, about eight times faster; what it cannot encode (integers
-        over 64 bits, say) falls back to the standard library.
+        setup below, about eight times faster: NaN and ±Infinity as ``null``,
+        an ``Enum`` as its value. What it cannot encode (integers over 64
+        bits, say) falls back to the standard library.
         """
         try:
             return orjson.dumps(data, default=_json_default, option=_ORJSON_OPTIONS)
@@ -121,51 +162,90 @@ def merge_headers(defaults: Headers, given: Headers) -> Headers:
     return [h for h in defaults if h[0].lower() not in names] + given
 
 
+class StreamAborted(RuntimeError):
+    """A streamed response failed after its headers went out; the body is cut.
+
+    Raised (from the original error) to the server by :class:`StreamBody`,
+    whatever the generator raised: an exception, a ``redirect()``/``abort()``
+    (too late to change the status), a ``gevent.Timeout``. It is an
+    ``Exception`` on purpose: gunicorn and pywsgi then log it and close the
+    connection without the chunked body's last chunk, so the client sees an
+    incomplete body, never an error page spliced into it.
+    """
+
+
 class StreamBody:
     """A streamed body: chunks go out as the generator yields them, never buffered.
 
     The app primes the generator (takes its first chunk) before it sends
     headers, so an exception before the first chunk still becomes a proper
-    error response; that chunk is held here and sent first.
+    error response; that chunk is held here and sent first. Later chunks run
+    in the request's own context (:attr:`context`).
     """
 
-    __slots__ = ("_first", "_iterator", "_source", "state")
+    __slots__ = ("_closable", "_first", "_iterator", "_source", "context")
 
     def __init__(self, first: bytes | None, iterator: Iterator[Any], source: str) -> None:
         self._first = first
         self._iterator = iterator
+        self._closable: object = iterator
         self._source = source
-        #: The request's state, made current while the generator runs, so
-        #: cookies(), headers() and session() work inside it.
-        self.state: RequestState | None = None
+        #: The request's context, entered for each chunk, so cookies(),
+        #: headers() and session() work inside the generator and nothing it
+        #: sets leaks into the next request on the connection.
+        self.context: contextvars.Context | None = None
+
+    @classmethod
+    def around(
+        cls, body: Iterable[bytes], first: bytes | None, iterator: Iterator[Any], source: str
+    ) -> StreamBody:
+        """Any other lazy body (a ``Response(generator)``, middleware's own), primed.
+
+        *first* is the chunk already taken from *iterator* (``iter(body)``).
+        Later chunks run in the request's context, a failure after the first
+        chunk cuts the body as it does for a handler's generator, and
+        ``close()`` reaches *body* itself (PEP 3333).
+        """
+        wrapped = cls(first, iterator, source)
+        wrapped._closable = body
+        return wrapped
 
     def __iter__(self) -> Iterator[bytes]:
         first, self._first = self._first, None
         if first:
             yield first
-        iterator, state = self._iterator, self.state
-        try:
-            while True:
-                token = bind(state) if state is not None else None
-                try:
-                    chunk = next(iterator)
-                except StopIteration:
-                    return
-                finally:
-                    if token is not None:
-                        unbind(token)
-                data = chunk_bytes(chunk, self._source)
-                if data:  # an empty chunk would end a chunked response early
-                    yield data
-        except Exception:
-            # Headers are gone: the status can no longer change. Log it, then
-            # let the server cut the connection so the client sees a broken
-            # stream, not a complete one missing data.
-            logger.exception("Error while streaming the response of %s", self._source)
-            raise
+        iterator, context = self._iterator, self.context
+        pull = iterator.__next__ if context is None else partial(context.run, next, iterator)
+        while True:
+            try:
+                chunk = pull()
+            except StopIteration:
+                return
+            except (GeneratorExit, GreenletExit):
+                self.close()  # the server is closing the stream or killing its greenlet
+                raise
+            except BaseException as exc:
+                # Headers are gone: the status can no longer change. Log it,
+                # close the generator, then let the server cut the connection
+                # so the client sees a broken stream, not a complete one.
+                logger.error(
+                    "Error while streaming the response of %s: %s after the first chunk;"
+                    " the body was cut",
+                    self._source,
+                    type(exc).__name__,
+                    exc_info=exc,
+                )
+                self.close()
+                raise StreamAborted(
+                    f"{self._source} raised {type(exc).__name__} after the first chunk"
+                    f" ({exc}); the body was cut"
+                ) from exc
+            data = chunk_bytes(chunk, self._source)
+            if data:  # an empty chunk would end a chunked response early
+                yield data
 
     def close(self) -> None:
-        close = getattr(self._iterator, "close", None)
+        close = getattr(self._closable, "close", None)
         if close is not None:
             close()
 

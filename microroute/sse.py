@@ -183,7 +183,7 @@ class EventStream:
     ``Cache-Control: no-cache`` and ``X-Accel-Buffering: no`` (so nginx does
     not buffer it). Like any streamed body it is primed before headers are
     sent (an error or a ``redirect()`` before the first event is a proper
-    response) and closed when the client disconnects, which runs the
+    response, whatever the heartbeat) and closed when the client disconnects, which runs the
     generator's ``finally:``. A disconnect is noticed at the next write: the
     next event or heartbeat.
 
@@ -241,11 +241,16 @@ class EventStream:
     def __next__(self) -> bytes:
         if self._heartbeat is None:
             return encode_event(next(self._iterator))
-        if self._pump is None:
+        primed = self._pump is not None
+        if not primed:
             self._start()
         item = self._slot
         if item is _EMPTY:
-            item = self._wait(self._heartbeat)
+            # The first call primes the stream before headers go out: it waits
+            # for the first real event (or error, or redirect()), however long,
+            # so that an abort() there is still a proper response. Heartbeats
+            # start once headers are out.
+            item = self._wait(self._heartbeat if primed else None)
             if item is _EMPTY:
                 return HEARTBEAT
         if type(item) is bytes:
@@ -260,19 +265,21 @@ class EventStream:
             raise StopIteration
         raise item.error
 
-    def _wait(self, seconds: float) -> Any:
+    def _wait(self, seconds: float | None) -> Any:
         """Park the response's greenlet until an event is handed over or *seconds* pass."""
         from gevent.hub import Waiter, get_hub
 
         hub = get_hub()
         reader: Waiter[Any] = Waiter(hub)
         self._reader = reader
-        timer = hub.loop.timer(seconds)
-        timer.start(reader.switch, None)
+        timer = hub.loop.timer(seconds) if seconds is not None else None
+        if timer is not None:
+            timer.start(reader.switch, None)
         try:
             reader.get()
         finally:
-            timer.close()
+            if timer is not None:
+                timer.close()
             self._reader = None
         return self._slot
 

@@ -18,6 +18,13 @@ Unlike werkzeug's test client, nothing is buffered behind the test's back: a
 early calls the app iterable's ``close()`` (PEP 3333), which is how a test
 proves that a streaming generator's ``finally:`` runs when the client leaves.
 
+It is as strict as a real server: what gunicorn or ``microroute run`` would
+refuse, answer with a 500, or send in a way that desynchronises a keep-alive
+connection raises :class:`WSGIProtocolError` (a bad status line or header, a
+hop-by-hop header, ``start_response`` called twice, a body on a HEAD, 1xx, 204
+or 304 response, a body that disagrees with its ``Content-Length``). So a test
+passes only where production would serve the response.
+
 This module depends only on ``requests``, ``urllib3`` and the standard library,
 so it works for any WSGI app, not just microroute's.
 """
@@ -27,6 +34,7 @@ from __future__ import annotations
 import copy
 import http.client
 import io
+import re
 import sys
 import zlib
 from collections import deque
@@ -45,9 +53,36 @@ if TYPE_CHECKING:
     from _typeshed import OptExcInfo, WriteableBuffer
     from _typeshed.wsgi import WSGIApplication, WSGIEnvironment
 
-__all__ = ["TestClient", "WSGIAdapter", "build_environ"]
+__all__ = ["TestClient", "WSGIAdapter", "WSGIProtocolError", "build_environ"]
 
 _READ_SIZE = 64 * 1024
+
+# What gunicorn (gunicorn/http/wsgi.py) accepts on the wire, which is RFC 9110's
+# grammar: a status is 3DIGIT SP reason, a header name a token, a header value
+# SP / HTAB / VCHAR / obs-text (so no CR, LF, NUL or other controls, and
+# nothing past latin-1, which is how WSGI header strings reach the socket).
+_STATUS_RE = re.compile(r"[1-5][0-9]{2} [ \t\x21-\x7e\x80-\xff]*")
+_TOKEN_RE = re.compile(r"[!#$%&'*+\-.^_`|~0-9a-zA-Z]+")
+_VALUE_RE = re.compile(r"[ \t\x21-\x7e\x80-\xff]*")
+# PEP 3333: an application must not send hop-by-hop headers; the server frames.
+_HOP_BY_HOP = frozenset(
+    ("connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te",
+     "trailer", "trailers", "transfer-encoding", "upgrade")
+)  # fmt: skip
+
+
+class WSGIProtocolError(AssertionError):
+    """The app broke a rule a real WSGI server or HTTP client enforces.
+
+    Raised by :class:`TestClient` where ``microroute run`` or gunicorn would
+    answer 500, cut the connection or put bytes on the wire that desynchronise
+    a keep-alive connection: a malformed status line, a header name that is not
+    a token, a header value with CR/LF/NUL or characters beyond latin-1, a
+    hop-by-hop header, ``start_response`` called twice, a body on a HEAD, 1xx,
+    204 or 304 response, or a body whose length disagrees with its
+    ``Content-Length``. An ``AssertionError``, as pywsgi's and wsgiref's are.
+    """
+
 
 # Typed alias: some requests stubs leave this function unannotated.
 _extract_cookies: Callable[[Any, requests.PreparedRequest, object], None] = extract_cookies_to_jar
@@ -60,7 +95,8 @@ class TestClient(requests.Session):
     absolute ``http://`` and ``https://`` URLs reach the app too, whatever
     their host, and ``https`` sets ``wsgi.url_scheme``. Exceptions raised by
     the app propagate to the test instead of becoming a 500, so a failing
-    test shows the real traceback.
+    test shows the real traceback; so do :class:`WSGIProtocolError`, for
+    responses no real server would send as they are.
 
     Use it as a context manager (or call ``close()``) so streamed responses
     left open are closed, running their generators' ``finally:`` blocks::
@@ -141,8 +177,13 @@ class WSGIAdapter(BaseAdapter):
             body.close()
             raise RuntimeError(f"WSGI app {self.app!r} returned without calling start_response()")
         call.headers_sent = True
-        if first:
-            call.pending.appendleft(first)
+        try:
+            body.expected = _expected_length(environ["REQUEST_METHOD"], call.status, call.headers)
+            body.count(first)
+        except WSGIProtocolError:
+            body.close()
+            raise
+        body.held = first  # already counted: handed out first, as is
 
         raw = WSGIResponseStream(call.status, call.headers, body, self._open.discard)
         if not body.closed:
@@ -300,6 +341,47 @@ class _IteratorInput(io.RawIOBase):
         return size
 
 
+def _checked_header(item: object) -> tuple[str, str]:
+    """One ``(name, value)`` pair as a WSGI server takes it, or :class:`WSGIProtocolError`."""
+    if not (isinstance(item, tuple) and len(item) == 2):
+        raise WSGIProtocolError(f"a WSGI header must be a (name, value) tuple, got {item!r}")
+    name, value = item
+    if not isinstance(name, str) or not _TOKEN_RE.fullmatch(name):
+        raise WSGIProtocolError(f"invalid header name {name!r}: it must be an RFC 9110 token")
+    if not isinstance(value, str) or not _VALUE_RE.fullmatch(value):
+        # A CR/LF would inject headers of its own; past latin-1 gunicorn and
+        # pywsgi fail with a 500 (the app's problem, so say which header).
+        raise WSGIProtocolError(
+            f"header {name!r} has a value a server cannot send: {value!r} (CR, LF, NUL and"
+            " other control characters are refused, and values must be latin-1)"
+        )
+    if name.lower() in _HOP_BY_HOP:
+        raise WSGIProtocolError(
+            f"header {name!r} is hop-by-hop: PEP 3333 leaves it to the server (gunicorn drops it)"
+        )
+    return name, value
+
+
+def _expected_length(method: str, status: str, headers: list[tuple[str, str]]) -> int | None:
+    """How many body bytes the response may carry: 0 when it must have none."""
+    code = int(status[:3])
+    lengths = [value for name, value in headers if name.lower() == "content-length"]
+    if len(lengths) > 1:
+        raise WSGIProtocolError(f"Content-Length given {len(lengths)} times: {lengths!r}")
+    if lengths and not (lengths[0].isascii() and lengths[0].strip().isdigit()):
+        raise WSGIProtocolError(f"invalid Content-Length {lengths[0]!r}")
+    if code in (204, 304) or code < 200:
+        if lengths and int(lengths[0]) != 0:
+            # pywsgi (microroute run): "Invalid Content-Length for 204 response", a 500,
+            # and the same for a 304, though RFC 9110 would allow it there.
+            raise WSGIProtocolError(f"a {code} response must not have Content-Length {lengths[0]}")
+        return 0
+    if method == "HEAD":
+        # RFC 9110 §9.3.2: no body; Content-Length may describe GET's.
+        return 0
+    return int(lengths[0]) if lengths else None
+
+
 class _AppCall:
     """State of one app invocation: what ``start_response`` and ``write`` received."""
 
@@ -322,13 +404,14 @@ class _AppCall:
             if self.headers_sent:
                 raise exc_info[1].with_traceback(exc_info[2])
         elif self.status is not None:
-            raise RuntimeError(
+            raise WSGIProtocolError(
                 "start_response() was called twice without exc_info (PEP 3333 forbids it)"
             )
-        if not isinstance(status, str) or not status[:3].isdigit() or status[3:4] != " ":
-            raise ValueError(f"invalid WSGI status {status!r}: expected e.g. '200 OK'")
+        if not isinstance(status, str) or not _STATUS_RE.fullmatch(status):
+            raise WSGIProtocolError(f"invalid WSGI status {status!r}: expected e.g. '200 OK'")
+        checked = [_checked_header(item) for item in headers]
         self.status = status
-        self.headers = list(headers)
+        self.headers = checked
         return self.write
 
     def write(self, data: bytes) -> None:
@@ -352,23 +435,56 @@ class _AppBody:
         self._iterable = iterable
         self._call = call
         self.closed = False
+        #: Body bytes the response may carry (0: none at all), once headers are final.
+        self.expected: int | None = None
+        self._seen = 0
+        #: The first chunk, read (and counted) before the headers were final.
+        self.held = b""
         try:
             self._iterator = iter(iterable)
         except BaseException:
             self.close()
             raise
 
+    def count(self, chunk: bytes) -> None:
+        """Hold the body to what its status, method and Content-Length allow."""
+        self._seen += len(chunk)
+        expected = self.expected
+        if expected is not None and self._seen > expected:
+            what = "no body" if expected == 0 else f"Content-Length {expected}"
+            raise WSGIProtocolError(
+                f"the app sent {self._seen} body bytes on a response that allows {what}"
+                " (a HEAD, 1xx, 204 or 304 has no body): on a keep-alive connection the"
+                " extra bytes would be read as the next response"
+            )
+
+    def _ended(self) -> None:
+        expected = self.expected
+        if expected and self._seen < expected:
+            raise WSGIProtocolError(
+                f"the body ended after {self._seen} bytes but Content-Length is {expected}:"
+                " a client would wait for the rest"
+            )
+
     def next_chunk(self) -> bytes:
         """Return the next non-empty chunk, or ``b""`` once the body is over."""
+        if self.held:
+            chunk, self.held = self.held, b""
+            return chunk
         while True:
             if self._call.pending:
-                return self._call.pending.popleft()
+                chunk = self._call.pending.popleft()
+                if self.expected is not None:
+                    self._count_or_close(chunk)
+                return chunk
             if self.closed:
                 return b""
             try:
                 chunk = next(self._iterator)
             except StopIteration:
                 self.close()
+                if self.expected is not None:
+                    self._ended()
                 continue
             except BaseException:
                 self.close()
@@ -377,7 +493,16 @@ class _AppBody:
                 self.close()
                 raise TypeError(f"WSGI app yielded {type(chunk).__name__}; PEP 3333 requires bytes")
             if chunk:
+                if self.expected is not None:
+                    self._count_or_close(chunk)
                 return chunk
+
+    def _count_or_close(self, chunk: bytes) -> None:
+        try:
+            self.count(chunk)
+        except WSGIProtocolError:
+            self.close()
+            raise
 
     def close(self) -> None:
         if self.closed:

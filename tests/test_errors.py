@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import logging
+import re
 
 import pytest
 from werkzeug.exceptions import Forbidden, MethodNotAllowed, TooManyRequests
 
 from microroute import (
+    App,
     HTTPError,
     ValidationError,
     abort,
@@ -15,6 +17,7 @@ from microroute import (
     permanent_redirect,
     redirect,
 )
+from microroute.testing import TestClient
 
 INTERNAL_ERROR = {"error": "Internal Server Error"}
 
@@ -275,3 +278,49 @@ def _raiser(exc: BaseException):
         raise exc
 
     return raise_it
+
+
+# -- README: redirect() and abort() raise, so they roll transactions back --------------
+
+
+def readme_transaction_example() -> str:
+    """The README's sqlite example, verbatim (the block that defines ``commit_first``)."""
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"```python\n(.*?)```", readme, re.S)
+    found = [block for block in blocks if "def commit_first" in block]
+    assert len(found) == 1, "README lost its transaction example"
+    return found[0]
+
+
+def test_readme_redirect_inside_with_conn_rolls_back(tmp_path, monkeypatch):
+    """README: "Because `redirect()` and `abort()` raise, inside a `with conn:` block
+    (sqlite3) or `with session.begin():` (SQLAlchemy) they roll the transaction back:
+    a POST that inserts a row and then redirects inside the block leaves no row.
+    Commit first, or return a response instead of raising one"."""
+    import sqlite3
+
+    monkeypatch.chdir(tmp_path)  # the example opens blog.sqlite3 in the current folder
+    namespace: dict[str, object] = {}
+    exec(compile(readme_transaction_example(), "README.md", "exec"), namespace)
+    conn = namespace["conn"]
+    assert isinstance(conn, sqlite3.Connection)
+    conn.execute("CREATE TABLE posts (title TEXT)")
+    client = TestClient(App(namespace["api"]))
+
+    def rows() -> int:
+        check = sqlite3.connect(tmp_path / "blog.sqlite3")  # another connection: committed only
+        try:
+            return int(check.execute("SELECT count(*) FROM posts").fetchone()[0])
+        finally:
+            check.close()
+
+    wrong = client.post("/wrong", json={"title": "lost"}, allow_redirects=False)
+    assert (wrong.status_code, wrong.headers["Location"]) == (307, "http://testserver/posts")
+    assert rows() == 0  # the redirect rolled the insert back
+    first = client.post("/commit-first", json={"title": "kept"}, allow_redirects=False)
+    assert first.status_code == 307 and rows() == 1
+    returned = client.post("/returned", json={"title": "kept too"}, allow_redirects=False)
+    assert returned.status_code == 303 and rows() == 2
+    conn.close()

@@ -9,7 +9,7 @@ from typing import Any
 import gevent
 import pytest
 
-from microroute import App, Event, EventStream, Request, Router, headers, redirect
+from microroute import App, Event, EventStream, Request, Router, abort, headers, redirect
 from microroute.sse import HEARTBEAT, encode_event
 from microroute.testing import TestClient
 
@@ -156,20 +156,39 @@ def test_heartbeat_while_the_generator_is_idle(router: Router, make_client: Make
     assert HEARTBEAT == b": heartbeat\n\n"
 
 
-def test_a_heartbeat_goes_out_before_a_slow_first_event(
+def test_a_slow_first_event_is_primed_before_headers_whatever_the_heartbeat(
     router: Router, make_client: MakeClient
 ) -> None:
+    """README: "it is primed before headers are sent, however long the first event
+    takes (heartbeats start after it): an exception, an `abort()` or a `redirect()`
+    before the first event is a proper error response"."""
+
     @router.get("/events")
     def events() -> EventStream:
         def gen() -> Iterator[str]:
             gevent.sleep(0.25)
             yield "late"
+            gevent.sleep(0.25)
+            yield "later"
 
         return EventStream(gen(), heartbeat=0.1)
 
-    chunks = list(make_client().get("/events", stream=True).iter_content(chunk_size=None))
-    assert chunks[0] == HEARTBEAT
-    assert chunks[-1] == b"data: late\n\n"
+    @router.get("/denied")
+    def denied() -> EventStream:
+        def gen() -> Iterator[str]:
+            gevent.sleep(0.25)
+            abort(403, "not yours")
+            yield "never"
+
+        return EventStream(gen(), heartbeat=0.1)
+
+    client = make_client()
+    chunks = list(client.get("/events", stream=True).iter_content(chunk_size=None))
+    assert chunks[0] == b"data: late\n\n"
+    assert HEARTBEAT in chunks[1:-1] and chunks[-1] == b"data: later\n\n"
+    resp = client.get("/denied")
+    assert (resp.status_code, resp.json()) == (403, {"error": "not yours"})
+    assert resp.headers["Content-Type"] == "application/json"
 
 
 def test_last_event_id(router: Router, make_client: MakeClient) -> None:

@@ -318,3 +318,97 @@ def test_client_fixture_without_app_says_to_define_one(pytester: pytest.Pytester
     result.stdout.fnmatch_lines(
         ["*`client` fixture builds a TestClient from your `app`*", "*Define one*", "*def app():*"]
     )
+
+
+# -- strict: what a real server refuses, the TestClient refuses -----------------------
+
+
+class Body(list[bytes]):
+    """A response iterable that records its close()."""
+
+    def __init__(self, chunks: Iterable[bytes], closed: list[bool]) -> None:
+        super().__init__(chunks)
+        self.closed = closed
+
+    def close(self) -> None:
+        self.closed.append(True)
+
+
+def app_answering(status: str, headers: list[Any], *chunks: bytes, closed: list[bool]) -> Any:
+    def app(environ: Environ, start_response: StartResponse) -> Body:
+        body = Body(chunks, closed)
+        try:
+            start_response(status, headers)
+        except BaseException:
+            body.close()  # as an app must when start_response refuses its reply
+            raise
+        return body
+
+    return app
+
+
+@pytest.mark.parametrize(
+    ("status", "headers", "chunks", "method", "message"),
+    [
+        ("200", [], [b"x"], "GET", "invalid WSGI status"),
+        ("200 OK\r\nX-Evil: 1", [], [b"x"], "GET", "invalid WSGI status"),
+        ("2000 OK", [], [b"x"], "GET", "invalid WSGI status"),
+        ("200 OK", [("Bad Name", "x")], [], "GET", "must be an RFC 9110 token"),
+        ("200 OK", [("X-A", "1\r\nSet-Cookie: a=b")], [], "GET", "header 'X-A'"),
+        ("200 OK", [("X-A", "a\x00b")], [], "GET", "header 'X-A'"),
+        ("200 OK", [("X-A", "東京")], [], "GET", "values must be latin-1"),
+        ("200 OK", [("Transfer-Encoding", "chunked")], [], "GET", "hop-by-hop"),
+        ("200 OK", [("Connection", "close")], [], "GET", "hop-by-hop"),
+        ("200 OK", [], [b"body"], "HEAD", "allows no body"),
+        ("204 No Content", [], [b"{}"], "GET", "allows no body"),
+        ("304 Not Modified", [], [b"x"], "GET", "allows no body"),
+        ("204 No Content", [("Content-Length", "2")], [], "GET", "must not have Content-Length"),
+        ("304 Not Modified", [("Content-Length", "9")], [], "GET", "must not have Content-Length"),
+        ("200 OK", [("Content-Length", "2")], [b"abc"], "GET", "allows Content-Length 2"),
+        ("200 OK", [("Content-Length", "5")], [b"abc"], "GET", "Content-Length is 5"),
+        ("200 OK", [("Content-Length", "1"), ("Content-Length", "1")], [b"a"], "GET", "2 times"),
+    ],
+)
+def test_the_client_refuses_what_a_server_refuses(status, headers, chunks, method, message):
+    """README: "It is as strict as a real server: a malformed status line, a header name
+    or value a server would refuse (CR/LF/NUL, beyond latin-1, hop-by-hop),
+    `start_response` called twice, a body on a HEAD, 204 or 304 response, or one that
+    disagrees with its `Content-Length` raises `WSGIProtocolError`"; the app's iterable
+    is closed all the same."""
+    from microroute.testing import WSGIProtocolError
+
+    closed: list[bool] = []
+    app = app_answering(status, headers, *chunks, closed=closed)
+    with pytest.raises(WSGIProtocolError, match=message):
+        TestClient(app).request(method, "/")
+    assert closed == [True]
+
+
+def test_the_client_accepts_what_a_server_sends() -> None:
+    closed: list[bool] = []
+    ok = [
+        ("200 OK", [("Content-Length", "3"), ("X-A", "tab\there, latin-1 é")], [b"abc"], "GET"),
+        ("200 OK", [("Content-Length", "3")], [], "HEAD"),
+        ("204 No Content", [], [], "GET"),
+        ("304 Not Modified", [("ETag", '"x"'), ("Content-Length", "0")], [], "GET"),
+        ("599 Whatever", [], [b"chunk", b"ed"], "GET"),
+    ]
+    for status, headers, chunks, method in ok:
+        resp = TestClient(app_answering(status, headers, *chunks, closed=closed)).request(
+            method, "/"
+        )
+        assert resp.status_code == int(status[:3])
+        assert resp.content == (b"".join(chunks) if method == "GET" else b"")
+    assert closed == [True] * len(ok)
+
+
+def test_start_response_twice_is_refused() -> None:
+    from microroute.testing import WSGIProtocolError
+
+    def app(environ: Environ, start_response: StartResponse) -> list[bytes]:
+        start_response("200 OK", [])
+        start_response("500 Internal Server Error", [])
+        return []
+
+    with pytest.raises(WSGIProtocolError, match="called twice"):
+        TestClient(app).get("/")
