@@ -23,6 +23,8 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import json
+import re
 import signal
 import socket
 import sys
@@ -56,36 +58,107 @@ STOP_TIMEOUT = 5.0
 #: Bytes the request's header section may take, all lines together.
 MAX_HEADER_BYTES = 64 * 1024
 
-_HEADERS_BODY = b'{"error":"Request header fields too large"}'
-_HEADERS_TOO_LARGE = (
-    b"HTTP/1.1 431 Request Header Fields Too Large\r\nConnection: close\r\n"
-    b"Content-Type: application/json\r\nContent-Length: "
-    + str(len(_HEADERS_BODY)).encode()
-    + b"\r\n\r\n"
-    + _HEADERS_BODY
+
+def _error_response(status: str, message: str) -> bytes:
+    """A whole JSON error response that closes the connection, as raw bytes."""
+    body = json.dumps({"error": message}).encode()
+    return (
+        f"HTTP/1.1 {status}\r\nConnection: close\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    ).encode() + body
+
+
+_HEADERS_TOO_LARGE = _error_response(
+    "431 Request Header Fields Too Large", "Request header fields too large"
 )
+
+# RFC 9112 §3: method SP request-target SP HTTP-version CRLF, one space each.
+_REQUEST_LINE = re.compile(rb"[!#$%&'*+.^_`|~0-9A-Za-z-]+ [^\x00-\x20\x7f]+ HTTP/1\.[0-9]\r\n")
+# RFC 9112 §5: field-name ":" OWS field-value OWS; no space before the colon.
+_FIELD_LINE = re.compile(rb"([!#$%&'*+.^_`|~0-9A-Za-z-]+):[^\x00\r\n]*\r\n")
 
 
 class HeaderSectionTooLarge(ValueError):
     """The request's headers, together, exceed :data:`MAX_HEADER_BYTES`."""
 
 
-class _HeaderBudget:
-    """Wraps the connection's reader while headers are parsed, counting bytes."""
+class BadFraming(ValueError):
+    """A request whose start or framing two parsers could read differently (RFC 9112)."""
+
+
+class _HeaderReader:
+    """Wraps the connection's reader while headers are parsed: counts and checks each line.
+
+    ``http.client`` (which pywsgi parses headers with) is lenient where a
+    front proxy may not be: it takes a bare CR or LF as a line end, unfolds
+    obs-fold lines and skips lines that are no header at all. Each of those
+    lets a proxy and this server see different headers, the root of request
+    smuggling, so each is refused here, line by line, before it is parsed.
+    The names and values seen are kept for :func:`_check_framing`.
+    """
 
     def __init__(self, rfile: Any, budget: int) -> None:
         self._rfile = rfile
         self._left = budget
+        self.fields: list[tuple[bytes, bytes]] = []
 
     def readline(self, limit: int = -1) -> bytes:
         line: bytes = self._rfile.readline(limit)
         self._left -= len(line)
         if self._left < 0:
             raise HeaderSectionTooLarge(f"header section over {MAX_HEADER_BYTES} bytes")
+        if not line.endswith(b"\n") or line == b"\r\n":
+            return line  # end of headers, end of input, or a line too long: pywsgi says
+        match = _FIELD_LINE.fullmatch(line)
+        if match is None:
+            raise BadFraming(f"Malformed header line: {_describe(line)}")
+        name = match.group(1).lower()
+        self.fields.append((name, line[len(name) + 1 : -2].strip(b" \t")))
         return line
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._rfile, name)
+
+
+def _describe(line: bytes) -> str:
+    """Why a header line is malformed, in words a client's developer can act on."""
+    if not line.endswith(b"\r\n"):
+        return "it ends in a bare LF, not CRLF"
+    if line[:1] in (b" ", b"\t"):
+        return "obs-fold (a line starting with whitespace) is not accepted"
+    if b"\r" in line[:-2]:
+        return "it holds a bare CR"
+    if b"\x00" in line:
+        return "it holds a NUL"
+    name, colon, _ = line.partition(b":")
+    if not colon:
+        return "it has no colon"
+    if name != name.rstrip(b" \t"):
+        return "whitespace between the field name and the colon"
+    return "the field name is not a token"
+
+
+def _check_framing(version: str, fields: list[tuple[bytes, bytes]]) -> None:
+    """Refuse a body whose length two parsers could disagree on (RFC 9112 §6).
+
+    Only ``Transfer-Encoding: chunked`` (once, alone) or one all-digit
+    ``Content-Length`` frames a body; both together, a coding list, a repeated
+    or odd Content-Length, or Transfer-Encoding in HTTP/1.0 are each a 400
+    and the connection is closed, instead of guessing which one a proxy used.
+    """
+    codings = [value for name, value in fields if name == b"transfer-encoding"]
+    lengths = [value for name, value in fields if name == b"content-length"]
+    if codings:
+        if version == "HTTP/1.0":
+            raise BadFraming("Transfer-Encoding is not allowed in an HTTP/1.0 request")
+        if len(codings) > 1 or codings[0].lower() != b"chunked":
+            raise BadFraming("Transfer-Encoding must be exactly 'chunked'")
+        if lengths:
+            raise BadFraming("Transfer-Encoding and Content-Length together are not allowed")
+    if len(lengths) > 1:
+        raise BadFraming("Content-Length must appear once")
+    if lengths and not (lengths[0].isdigit() and lengths[0].isascii()):
+        raise BadFraming("Content-Length must be digits only")
 
 
 class MicrorouteHandler(WSGIHandler):
@@ -110,21 +183,36 @@ class MicrorouteHandler(WSGIHandler):
     _stamp = ""
 
     def read_request(self, raw_requestline: str) -> Any:
-        """Parse the request, holding the whole header section to :data:`MAX_HEADER_BYTES`.
+        """Parse the request strictly, holding its header section to :data:`MAX_HEADER_BYTES`.
 
         pywsgi limits each header line (64 KiB) and their number (100), but
         not their sum: 100 lines of 64 KiB would make every request hold 6 MiB.
+        A malformed request line or header line, and ambiguous framing (see
+        :func:`_check_framing`), are a JSON 400 with ``Connection: close``.
         """
+        if not _REQUEST_LINE.fullmatch(raw_requestline.encode("latin-1")):
+            raise BadFraming("Malformed request line: expected 'METHOD /target HTTP/1.1' + CRLF")
         rfile = self.rfile
-        self.rfile = _HeaderBudget(rfile, MAX_HEADER_BYTES)  # type: ignore[assignment]
+        reader = _HeaderReader(rfile, MAX_HEADER_BYTES)
+        self.rfile = reader  # type: ignore[assignment]
         try:
-            return super().read_request(raw_requestline)
+            parsed = super().read_request(raw_requestline)
+        except HeaderSectionTooLarge:
+            raise
+        except ValueError:
+            # pywsgi's int() failed on a Content-Length: say why, in JSON.
+            _check_framing(self.request_version or "", reader.fields)
+            raise
         finally:
             self.rfile = rfile
+        _check_framing(self.request_version or "", reader.fields)
+        return parsed
 
     def _handle_client_error(self, ex: BaseException) -> Any:
         if isinstance(ex, HeaderSectionTooLarge):
             return ("431", _HEADERS_TOO_LARGE)
+        if isinstance(ex, BadFraming):
+            return ("400", _error_response("400 Bad Request", str(ex)))
         return super()._handle_client_error(ex)  # type: ignore[misc]
 
     def read_requestline(self) -> str:
