@@ -23,6 +23,17 @@ def echo(request: Request) -> Any:
     return {"got": request.json}
 
 
+@api.post("/get-json")
+def get_json(request: Request) -> dict[str, Any]:
+    # werkzeug's own API, still public: the same parser and limits as request.json.
+    return {"type": type(request.get_json(force=True)).__name__}
+
+
+@api.post("/get-json-silent")
+def get_json_silent(request: Request) -> dict[str, Any]:
+    return {"got": request.get_json(force=True, silent=True)}
+
+
 @api.post("/data")
 def data(request: Request) -> dict[str, Any]:
     return {"size": len(request.get_data())}
