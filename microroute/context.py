@@ -20,6 +20,7 @@ first chunk.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Mapping
 from contextvars import ContextVar
 from datetime import datetime
@@ -49,8 +50,15 @@ __all__ = [
 
 SecretKey = str | bytes | list[str | bytes] | tuple[str | bytes, ...]
 
-_COOKIE_SALT = "microroute.cookie"
-_SESSION_SALT = "microroute.session"
+# Each cookie name gets a salt of its own (":" cannot occur in a cookie name),
+# so a value the app signed for one cookie never verifies as another.
+_COOKIE_SALT = "microroute.cookie:"
+_SESSION_SALT = "microroute.session:"
+# RFC 6265 §4.1.1: a cookie name is an RFC 9110 token.
+_COOKIE_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+# A host name (RFC 1123 labels), as the Domain attribute takes it.
+_DOMAIN = re.compile(r"\.?(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)*"
+                     r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?")  # fmt: skip
 _DELETED: Any = object()
 
 _current: ContextVar[RequestState] = ContextVar("microroute.request")
@@ -223,9 +231,9 @@ def _signing_keys(app: App) -> list[bytes]:
     return [k.encode() if isinstance(k, str) else k for k in keys]
 
 
-def _signer(app: App) -> TimestampSigner:
-    # itsdangerous signs with the last key and accepts all of them: rotation.
-    return TimestampSigner(_signing_keys(app), salt=_COOKIE_SALT)
+def _signer(app: App, name: str) -> TimestampSigner:
+    """The signer for cookie *name*: its own salt, the app's keys (the last one signs)."""
+    return TimestampSigner(_signing_keys(app), salt=_COOKIE_SALT + name)
 
 
 class Cookies:
@@ -291,7 +299,7 @@ class Cookies:
             signature = value.rpartition(".")[2]
             if base64_encode(base64_decode(signature)).decode() != signature:
                 return default
-            return _signer(self._state.app).unsign(value, max_age=max_age).decode()
+            return _signer(self._state.app, name).unsign(value, max_age=max_age).decode()
         except (BadData, UnicodeDecodeError):
             return default
 
@@ -331,17 +339,25 @@ class Cookies:
         value with the app's secret key; read it back with
         ``get(name, signed=True)``.
         """
-        self._check_open(name)
+        self._check_open(name, domain)
         if not isinstance(value, str):
             raise TypeError(f"cookie {name!r}: the value must be a str, got {type(value).__name__}")
-        if "\r" in value or "\n" in value:
-            raise ValueError(f"cookie {name!r}: the value contains a line break")
+        if "\r" in value or "\n" in value or "\x00" in value:
+            raise ValueError(f"cookie {name!r}: the value contains a line break or a NUL")
         if signed:
-            value = _signer(self._state.app).sign(value).decode()
+            value = _signer(self._state.app, name).sign(value).decode()
         if samesite is not None:
             samesite = samesite.capitalize()
             if samesite not in ("Lax", "Strict", "None"):
                 raise ValueError(f"cookie {name!r}: samesite must be 'lax', 'strict' or 'none'")
+            if samesite == "None":
+                # Browsers drop a SameSite=None cookie that is not Secure, silently.
+                if secure is False:
+                    raise ValueError(
+                        f"cookie {name!r}: samesite='none' needs secure=True (browsers drop"
+                        " the cookie otherwise); leave secure unset or use samesite='lax'"
+                    )
+                secure = True
         header = dump_cookie(
             name,
             value,
@@ -359,7 +375,7 @@ class Cookies:
 
     def delete(self, name: str, *, path: str = "/", domain: str | None = None) -> None:
         """Expire the cookie in the browser (same *path* and *domain* as when set)."""
-        self._check_open(name)
+        self._check_open(name, domain)
         self._headers[(name, path, domain)] = dump_cookie(
             name,
             "",
@@ -374,14 +390,21 @@ class Cookies:
         self._changes[name] = _DELETED
         self._state.writes += 1
 
-    def _check_open(self, name: str) -> None:
+    def _check_open(self, name: str, domain: str | None) -> None:
         if self._state.sent:
             raise RuntimeError(
                 f"cookie {name!r} set after the response headers were sent; in a streamed"
                 " response, set cookies before the first chunk"
             )
-        if not name or any(c in name for c in ' \t\r\n;,="'):
-            raise ValueError(f"invalid cookie name {name!r}")
+        if not isinstance(name, str) or not _COOKIE_NAME.fullmatch(name):
+            raise ValueError(
+                f"invalid cookie name {name!r}: a cookie name is letters, digits and"
+                " !#$%&'*+-.^_`|~ (an RFC 6265 token)"
+            )
+        if domain is not None and not (isinstance(domain, str) and _DOMAIN.fullmatch(domain)):
+            raise ValueError(
+                f"cookie {name!r}: domain {domain!r} is not a host name (like 'example.com')"
+            )
 
     def outgoing(self) -> list[str]:
         return list(self._headers.values())
@@ -418,7 +441,7 @@ class Session(dict[str, Any]):
         if raw is None:
             return cls(state=state)
         try:
-            data = _serializer(app).loads(raw, max_age=app.session_max_age)
+            data = _serializer(app, app.session_cookie).loads(raw, max_age=app.session_max_age)
         except BadSignature:
             return cls(state=state)
         return cls(data if isinstance(data, dict) else {}, existed=True, state=state)
@@ -429,7 +452,7 @@ class Session(dict[str, Any]):
             if self._existed:
                 cookies.delete(app.session_cookie)
             return
-        value = _serializer(app).dumps(dict(self))
+        value = _serializer(app, app.session_cookie).dumps(dict(self))
         assert isinstance(value, str)
         cookies.set(app.session_cookie, value, max_age=app.session_max_age)
 
@@ -475,8 +498,9 @@ class Session(dict[str, Any]):
         super().update(*args, **kwargs)
 
 
-def _serializer(app: App) -> URLSafeTimedSerializer:
-    return URLSafeTimedSerializer(_signing_keys(app), salt=_SESSION_SALT)
+def _serializer(app: App, name: str) -> URLSafeTimedSerializer:
+    """The session's serializer, salted with its cookie's *name* as signed cookies are."""
+    return URLSafeTimedSerializer(_signing_keys(app), salt=_SESSION_SALT + name)
 
 
 def cookies() -> Cookies:

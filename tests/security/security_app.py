@@ -8,7 +8,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from microroute import App, Request, Response, Router, cookies, headers, redirect, session
+from microroute import (
+    App,
+    Request,
+    Response,
+    Router,
+    abort,
+    cookies,
+    headers,
+    redirect,
+    session,
+)
 
 api = Router()
 
@@ -86,6 +96,30 @@ def read_cookie() -> dict[str, Any]:
 def write_cookie(request: Request) -> dict[str, Any]:
     cookies().set(request.args["name"], request.args["value"])
     return {"set": True}
+
+
+@api.post("/cookie-attributes")
+def write_cookie_attributes(request: Request) -> dict[str, Any]:
+    args = request.args
+    secure = {"": None, "true": True, "false": False}[args.get("secure", "")]
+    cookies().set(
+        args["name"], "v", domain=args.get("domain"), samesite=args.get("samesite"), secure=secure
+    )
+    return {"set": True}
+
+
+@api.post("/nickname")
+def set_nickname(request: Request) -> dict[str, Any]:
+    # The user chooses the value; the app signs it so it cannot be changed.
+    cookies().set("nickname", request.args["value"], signed=True)
+    return {"set": True}
+
+
+@api.get("/admin")
+def admin() -> dict[str, Any]:
+    if cookies().get("uid", signed=True) != "0":
+        abort(403, "Admins only")
+    return {"admin": True}
 
 
 @api.get("/session")
