@@ -132,6 +132,12 @@ def go(request: Request) -> None:
     redirect(request.args["next"])
 
 
+@api.get("/go-external")
+def go_external(request: Request) -> None:
+    # An OAuth-style redirect that means to leave the site, and says so.
+    redirect(request.args["next"], allow_external=True)
+
+
 @api.get("/go-response")
 def go_response(request: Request) -> Response:
     return Response.redirect(request.args["next"])
