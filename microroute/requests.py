@@ -118,7 +118,7 @@ class Request(_WerkzeugRequest):
         environ = self.environ
         limit = self.max_content_length
         chunked = not environ.get("CONTENT_LENGTH") and environ.get("wsgi.input_terminated")
-        if limit is not None and chunked:
+        if chunked:
             return io.BufferedReader(_CappedStream(environ["wsgi.input"], limit))
         return get_input_stream(environ, max_content_length=limit)
 
@@ -136,10 +136,10 @@ class Request(_WerkzeugRequest):
         limit = self.max_content_length
         if limit is not None and size > limit:
             return None  # let werkzeug raise its 413
-        source = self.environ["wsgi.input"]
-        body = source.read(size) if size else b""
+        read = self.environ["wsgi.input"].read
+        body = _read_input(read, size) if size else b""
         while len(body) < size:  # a server may return short reads
-            more = source.read(size - len(body))
+            more = _read_input(read, size - len(body))
             if not more:
                 raise HTTPError(400, "Request body shorter than its Content-Length")
             body += more
@@ -346,10 +346,25 @@ def _too_deep(text: str, max_depth: int) -> bool:
     return True
 
 
-class _CappedStream(io.RawIOBase):
-    """A server-terminated (chunked) input that raises 413 past *limit* bytes."""
+def _read_input(read: Callable[[int], bytes], size: int) -> bytes:
+    """Read from the server's input; a failure there is the client's doing: a 400.
 
-    def __init__(self, stream: IO[bytes], limit: int) -> None:
+    The server parses the chunked framing while the body is read, so a bad
+    chunk size surfaces here as the server's own exception (gevent's
+    ``_InvalidClientInput``, gunicorn's ``InvalidChunkSize``, a socket error
+    when the client went away), none of which is a bug in the app.
+    """
+    try:
+        return read(size)
+    except Exception as exc:
+        detail = str(exc)[:100] or type(exc).__name__
+        raise HTTPError(400, f"Malformed request body: {detail}") from None
+
+
+class _CappedStream(io.RawIOBase):
+    """A server-terminated (chunked) input that raises 413 past *limit* bytes, if any."""
+
+    def __init__(self, stream: IO[bytes], limit: int | None) -> None:
         self._stream = stream
         self._limit = limit
         self._left = limit
@@ -358,11 +373,16 @@ class _CappedStream(io.RawIOBase):
         return True
 
     def readinto(self, buffer: Any) -> int:
-        # Ask for one byte more than allowed, so an overflow is seen, not cut.
-        data = self._stream.read(min(len(buffer), self._left + 1))
+        if self._left is None:
+            data = _read_input(self._stream.read, len(buffer))
+        else:
+            # Ask for one byte more than allowed, so an overflow is seen, not cut.
+            data = _read_input(self._stream.read, min(len(buffer), self._left + 1))
+            if len(data) > self._left:
+                raise RequestEntityTooLarge(
+                    f"Request body too large: the limit is {self._limit} bytes"
+                )
+            self._left -= len(data)
         size = len(data)
-        if size > self._left:
-            raise RequestEntityTooLarge(f"Request body too large: the limit is {self._limit} bytes")
-        self._left -= size
         buffer[:size] = data
         return size

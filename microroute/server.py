@@ -32,8 +32,9 @@ import time
 from typing import TYPE_CHECKING, Any
 
 import gevent
+from gevent import pywsgi
 from gevent.pool import Pool
-from gevent.pywsgi import WSGIHandler, WSGIServer
+from gevent.pywsgi import Input, WSGIHandler, WSGIServer
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import WSGIApplication
@@ -161,6 +162,36 @@ def _check_framing(version: str, fields: list[tuple[bytes, bytes]]) -> None:
         raise BadFraming("Content-Length must be digits only")
 
 
+# gevent raises this for a malformed chunked body, and closes the connection
+# for it when the app did not read the body; private, hence looked up.
+_InvalidClientInput: type[Exception] = getattr(pywsgi, "_InvalidClientInput", OSError)
+
+
+class _StrictInput(Input):
+    """pywsgi's request body, flagging every malformed chunk as broken framing.
+
+    An empty chunk-size line makes pywsgi's ``int()`` raise a bare
+    ``ValueError`` without marking the input broken, so the connection would
+    go on to read the rest of the body as the next request.
+    """
+
+    def read(self, length: int | None = None) -> bytes:
+        try:
+            data: bytes = super().read(length)
+        except ValueError as exc:
+            self._chunked_input_error = True
+            raise _InvalidClientInput(f"Invalid chunk size: {exc}") from None
+        return data
+
+    def readline(self, size: int | None = None) -> bytes:
+        try:
+            line: bytes = super().readline(size)
+        except ValueError as exc:
+            self._chunked_input_error = True
+            raise _InvalidClientInput(f"Invalid chunk size: {exc}") from None
+        return line
+
+
 class MicrorouteHandler(WSGIHandler):
     """pywsgi's connection handler, with a graceful stop and a cheaper access log.
 
@@ -210,10 +241,50 @@ class MicrorouteHandler(WSGIHandler):
 
     def _handle_client_error(self, ex: BaseException) -> Any:
         if isinstance(ex, HeaderSectionTooLarge):
-            return ("431", _HEADERS_TOO_LARGE)
-        if isinstance(ex, BadFraming):
-            return ("400", _error_response("400 Bad Request", str(ex)))
-        return super()._handle_client_error(ex)  # type: ignore[misc]
+            status, response = "431", _HEADERS_TOO_LARGE
+        elif isinstance(ex, BadFraming):
+            status, response = "400", _error_response("400 Bad Request", str(ex))
+        else:
+            return super()._handle_client_error(ex)  # type: ignore[misc]
+        if (self.requestline or "").startswith("HEAD "):
+            # A response to HEAD carries no content (RFC 9110 §9.3.2).
+            response = response.partition(b"\r\n\r\n")[0] + b"\r\n\r\n"
+        return status, response
+
+    def get_environ(self) -> dict[str, Any]:
+        environ: dict[str, Any] = super().get_environ()
+        body = self.wsgi_input
+        if body is None:
+            return environ
+        # Made as pywsgi made it, from the same state (its class is not a setting).
+        strict = _StrictInput(body.rfile, body.content_length, body.socket, body.chunked_input)
+        if environ["wsgi.input"] is body:
+            environ["wsgi.input"] = strict
+        self.wsgi_input = strict
+        return environ
+
+    def handle_one_response(self) -> Any:
+        """Serve one request; a body whose framing broke ends the connection.
+
+        pywsgi closes it when the app left such a body unread, but not when
+        the app read it and answered (a 400): the rest of the body would then
+        be parsed as the next request.
+        """
+        result = super().handle_one_response()
+        if getattr(self.wsgi_input, "_chunked_input_error", False):
+            self.close_connection = True
+        return result
+
+    def finalize_headers(self) -> None:
+        super().finalize_headers()
+        if self.command == "HEAD":
+            self.response_use_chunked = False  # no body, so no last chunk either
+
+    def _write(self, data: bytes) -> None:
+        # A response to HEAD carries no content (RFC 9110 §9.3.2), whichever
+        # reply the app made (a 404, a 405, middleware's own): drop it here.
+        if self.command != "HEAD":
+            super()._write(data)  # type: ignore[misc]
 
     def read_requestline(self) -> str:
         """Wait for the next request line, as an idle connection the stop may cut short."""
@@ -224,6 +295,10 @@ class MicrorouteHandler(WSGIHandler):
         server.idle.add(self)
         try:
             line: str = super().read_requestline()
+            if line in ("\r\n", "\n"):
+                # RFC 9112 §2.2: ignore an empty line before a request line
+                # (some clients send CRLF after a POST body).
+                line = super().read_requestline()
             return line
         finally:
             server.idle.discard(self)

@@ -116,3 +116,53 @@ def test_a_keep_alive_connection_serves_the_next_request_after_a_body(served):
     )
     answer = exchange(served, raw)
     assert answer.count(b"HTTP/1.1 200 ") == 2, answer[:600]
+
+
+BROKEN_CHUNKS = {
+    "empty-chunk-size": b"\r\n\r\n" + SMUGGLED,
+    "non-hex-chunk-size": b"zz\r\nabc\r\n0\r\n\r\n" + SMUGGLED,
+    "chunk-longer-than-its-size": b"1\r\nabc\r\n0\r\n\r\n" + SMUGGLED,
+    "no-crlf-after-a-chunk": b"3\r\nabc0\r\n\r\n" + SMUGGLED,
+    "chunk-size-0x": b"0x3\r\nabc\r\n0\r\n\r\n" + SMUGGLED,
+}
+
+
+@pytest.mark.parametrize("body", BROKEN_CHUNKS.values(), ids=BROKEN_CHUNKS.keys())
+def test_a_malformed_chunked_body_is_a_400_that_closes_the_connection(served, body):
+    """The app reads the body and the server's chunk parser fails: a JSON 400, not a 500.
+
+    The rest of the body must not be read as the next request either.
+    """
+    answer = exchange(served, post(b"Transfer-Encoding: chunked\r\n", body))
+    head, _, rest = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 400 "), answer[:300]
+    assert rest.startswith(b'{"error":"Malformed request body')
+    assert answer.count(b"HTTP/1.1 ") == 1, answer[:600]
+
+
+def test_the_app_answers_400_when_the_servers_input_fails(call, refused):
+    class Broken:
+        def read(self, size: int = -1) -> bytes:
+            raise OSError("Invalid chunk size")
+
+    resp = call("/data", "POST", **{"wsgi.input": Broken(), "wsgi.input_terminated": True})
+    assert refused(resp, 400)["error"].startswith("Malformed request body")
+
+
+@pytest.mark.parametrize("target", [b"/data", b"/no-such-route", b"/items/../x"])
+def test_a_head_response_carries_no_body(served, target):
+    raw = b"HEAD " + target + b" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    answer = exchange(served, raw)
+    assert answer.startswith(b"HTTP/1.1 4"), answer[:300]
+    assert answer.endswith(b"\r\n\r\n"), answer[-200:]
+
+
+def test_an_empty_line_before_a_request_line_is_ignored(served):
+    """RFC 9112 §2.2: a server SHOULD ignore at least one empty line before a request."""
+    answer = exchange(
+        served,
+        post(b"Content-Length: 3\r\n", b"abc")
+        + b"\r\n"
+        + SMUGGLED.replace(b"\r\n\r\n", b"\r\nConnection: close\r\n\r\n"),
+    )
+    assert answer.count(b"HTTP/1.1 200 ") == 2, answer[:600]
