@@ -321,7 +321,8 @@ def no_traceback(server: Server) -> None:
 
 
 def test_hostile_bytes_never_break_the_server(security_server, capsys):
-    """README: 'a fuzzer sends hostile bytes ... no 5xx, no traceback, one answer per request'."""
+    """README: 'A fuzzer sends hostile bytes ... no 5xx, no traceback ... the server
+    keeps serving'."""
     counts = fuzz(security_server, FUZZ_SECONDS / 2)
     with capsys.disabled():
         summary = ", ".join(f"{key} {value}" for key, value in sorted(counts.items()))
@@ -398,7 +399,8 @@ PIPELINED = {"trailer-smuggle"}
 
 @pytest.mark.parametrize("name", CORPUS)
 def test_published_smuggling_cases_get_one_answer_at_most(security_server, name):
-    """README: 'no request smuggled in a body is ever answered' (published desync corpus)."""
+    """README: 'published smuggling and desync cases ... no request smuggled in a body
+    is ever answered'."""
     allowed = 2 if name in PIPELINED else 1
     check_case(security_server, CORPUS[name], allowed, Counter())
     no_traceback(security_server)

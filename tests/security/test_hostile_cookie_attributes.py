@@ -38,7 +38,8 @@ BAD = {
 
 @pytest.mark.parametrize("params", BAD.values(), ids=BAD.keys())
 def test_a_bad_cookie_name_or_attribute_is_an_error_naming_the_cookie(client, caplog, params):
-    """README: 'a cookie name is an RFC 6265 token, domain a host name' (errors name it)."""
+    """README: 'A cookie name is an RFC 6265 token and domain a host name ... Each mistake is
+    an error naming the cookie'."""
     caplog.set_level(logging.ERROR, logger="microroute")
     params = {"name": "prefs", **params}
     resp = client.post("/cookie-attributes", params=params)

@@ -50,6 +50,7 @@ def tampered(value: str) -> list[str]:
 
 
 def test_tampered_signed_cookie_reads_as_missing(call, not_a_500, signed_token):
+    """README: 'A tampered or expired signed cookie or session reads as missing'."""
     for value in tampered(signed_token):
         assert not_a_500(call("/cookie", HTTP_COOKIE=f"token={value}"))["signed"] is None
 

@@ -83,7 +83,7 @@ def exchange(address: tuple[str, int], raw: bytes) -> bytes:
 
 @pytest.mark.parametrize("raw", REFUSED.values(), ids=REFUSED.keys())
 def test_ambiguous_framing_is_a_400_that_closes_the_connection(served, raw):
-    """Refuse any Transfer-Encoding other than exactly chunked, and both together (RFC 9112)."""
+    """README: 'microroute run refuses request smuggling ... a 400 with Connection: close'."""
     answer = exchange(served, raw)
     head, _, body = answer.partition(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 400 "), answer[:300]
@@ -129,7 +129,9 @@ BROKEN_CHUNKS = {
 
 @pytest.mark.parametrize("body", BROKEN_CHUNKS.values(), ids=BROKEN_CHUNKS.keys())
 def test_a_malformed_chunked_body_is_a_400_that_closes_the_connection(served, body):
-    """The app reads the body and the server's chunk parser fails: a JSON 400, not a 500.
+    """README: 'A malformed chunked body is a 400 that closes the connection'.
+
+    The app reads the body and the server's chunk parser fails: a JSON 400, not a 500.
 
     The rest of the body must not be read as the next request either.
     """
@@ -151,6 +153,7 @@ def test_the_app_answers_400_when_the_servers_input_fails(call, refused):
 
 @pytest.mark.parametrize("target", [b"/data", b"/no-such-route", b"/items/../x"])
 def test_a_head_response_carries_no_body(served, target):
+    """README: 'a response to HEAD carries no body'."""
     raw = b"HEAD " + target + b" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
     answer = exchange(served, raw)
     assert answer.startswith(b"HTTP/1.1 4"), answer[:300]

@@ -30,6 +30,8 @@ HUGE = {"1M-open-brackets": b"[" * 1_000_000, "1M-balanced": b"[" * 500_000 + b"
 
 @pytest.mark.parametrize("body", CASES.values(), ids=CASES.keys())
 def test_hostile_json_is_a_json_400(client, refused, body):
+    """README: 'Every malformed request gets a clear 4xx with a JSON ... never a
+    500 and never a traceback'."""
     resp = client.post("/json", data=body, headers={"Content-Type": "application/json"})
     message = refused(resp, 400)["error"]
     assert message.startswith("Invalid JSON body")
@@ -85,7 +87,7 @@ NUMBERS = {
 @pytest.mark.parametrize("body", NUMBERS.values(), ids=NUMBERS.keys())
 @pytest.mark.parametrize("route", ["/json", "/get-json"])
 def test_big_or_non_finite_numbers_are_a_json_400(app_with, refused, route, body):
-    """README: 'an integer over 4300 digits, a number too large for a float ... are a 400'."""
+    """README: 'and so are an integer over 4300 digits and a number too large for a float'."""
     client = app_with(max_body_size=64 * 1024)
     resp = client.post(route, data=body, headers={"Content-Type": "application/json"})
     assert refused(resp, 400)["error"].startswith("Invalid JSON body")

@@ -47,7 +47,7 @@ UNSAFE = {
 @pytest.mark.parametrize("target", UNSAFE.values(), ids=UNSAFE.keys())
 @pytest.mark.parametrize("route", ["/go", "/go-response"])
 def test_unsafe_redirect_target_is_a_json_400(client, refused, route, target):
-    """README: 'redirect() and Response.redirect() refuse, with a 400, a target on another site'."""
+    """README: 'Response.redirect() refuse, with a 400, a target on another site'."""
     resp = client.get(f"{route}?next={quote(target, safe='')}", allow_redirects=False)
     assert "redirect" in refused(resp, 400)["error"].lower()
     assert "Location" not in resp.headers
@@ -79,7 +79,7 @@ EXTERNAL = {
 
 @pytest.mark.parametrize(("target", "location"), EXTERNAL.values(), ids=EXTERNAL.keys())
 def test_allow_external_redirects_to_another_site(client, target, location):
-    """README: 'a redirect to another site says so with allow_external=True'."""
+    """README: 'A redirect that means to leave the site says so with allow_external=True'."""
     resp = client.get(f"/go-external?next={quote(target, safe='')}", allow_redirects=False)
     assert resp.status_code == 307
     assert resp.headers["Location"] == location

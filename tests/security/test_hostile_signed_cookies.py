@@ -21,7 +21,10 @@ def signed_for(client, nickname: str) -> str:
 
 
 def test_a_value_signed_for_one_cookie_does_not_verify_as_another(client, refused):
-    """README: 'a value signed for one cookie name never verifies under another'."""
+    """README: 'a value signed for one cookie name never verifies under another'.
+
+    And README: 'reads as missing, and so does a value signed for another cookie name'.
+    """
     swapped = signed_for(client, "0")
     client.cookies.clear()
     resp = client.get("/admin", headers={"Cookie": f"uid={swapped}"})
