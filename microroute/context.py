@@ -285,8 +285,8 @@ class Cookies:
         """The cookie's value, or *default*.
 
         With ``signed=True`` the signature is checked (and its age, with
-        *max_age* seconds): a tampered, expired or unsigned value reads as
-        missing.
+        *max_age* seconds): a tampered, expired or unsigned value, or one
+        signed for another cookie name, reads as missing.
         """
         value = self._raw(name)
         if value is None:
@@ -335,9 +335,13 @@ class Cookies:
         """Set a cookie on the response.
 
         ``secure`` defaults to whether the request came over https (behind a
-        proxy, with ``App(trust_proxy=True)``). ``signed=True`` signs the
-        value with the app's secret key; read it back with
-        ``get(name, signed=True)``.
+        proxy, with ``App(trust_proxy=True)``); ``samesite="none"`` forces it
+        on, as browsers require (``secure=False`` with it is an error).
+        ``signed=True`` signs the value with the app's secret key and the
+        cookie's *name*, so it verifies under this name only; read it back
+        with ``get(name, signed=True)``. *name* must be an RFC 6265 token and
+        *domain* a host name; a bad one raises :class:`ValueError` naming
+        the cookie, as does a CR, LF or NUL in *value*.
         """
         self._check_open(name, domain)
         if not isinstance(value, str):
