@@ -17,6 +17,7 @@ from servers import (
     BLOG,
     HELLO,
     REPO,
+    SECURITY_APP,
     Launcher,
     Server,
     subprocess_env,
@@ -38,6 +39,12 @@ def launch(
 def hello_server(launch: Launcher) -> Server:
     """examples/hello.py, served by the kind under test (one per module)."""
     return launch.start(HELLO)
+
+
+@pytest.fixture
+def security_server(launch: Launcher) -> Server:
+    """tests/security/security_app.py (a route per way input is read), served by the kind."""
+    return launch.start(SECURITY_APP)
 
 
 @pytest.fixture
