@@ -68,7 +68,7 @@ from .responses import (
     error_reply,
     status_line,
 )
-from .routing import Router, RouteSpec, normalize_path
+from .routing import Router, RouteSpec, dot_or_empty_segment, normalize_path
 from .table import Route, RouteTable, build_routes
 from .wire import headers_problem, without_body
 
@@ -568,6 +568,8 @@ class App:
         if not path.isascii():
             # WSGI hands paths over as latin-1; URLs are UTF-8.
             path = path.encode("latin-1").decode("utf-8", "replace")
+        if (problem := dot_or_empty_segment(path)) is not None:
+            return self._routing_error(400, problem, environ)
         if path[-1] == "/" and path != "/":
             return self._slash_redirect(environ, path)
         found = self._table.match(path)

@@ -51,8 +51,15 @@ __all__ = [
 
 SecretKey = str | bytes | list[str | bytes] | tuple[str | bytes, ...]
 
-_COOKIE_SALT = "microroute.cookie"
-_SESSION_SALT = "microroute.session"
+# Each cookie name gets a salt of its own (":" cannot occur in a cookie name),
+# so a value the app signed for one cookie never verifies as another.
+_COOKIE_SALT = "microroute.cookie:"
+_SESSION_SALT = "microroute.session:"
+# RFC 6265 §4.1.1: a cookie name is an RFC 9110 token.
+_COOKIE_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+# A host name (RFC 1123 labels), as the Domain attribute takes it.
+_DOMAIN = re.compile(r"\.?(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)*"
+                     r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?")  # fmt: skip
 _DELETED: Any = object()
 
 _current: ContextVar[RequestState] = ContextVar("microroute.request")
@@ -244,9 +251,9 @@ def _signing_keys(app: Settings) -> list[bytes]:
     return [k.encode() if isinstance(k, str) else k for k in keys]
 
 
-def _signer(app: Settings) -> TimestampSigner:
-    # itsdangerous signs with the last key and accepts all of them: rotation.
-    return TimestampSigner(_signing_keys(app), salt=_COOKIE_SALT)
+def _signer(app: Settings, name: str) -> TimestampSigner:
+    """The signer for cookie *name*: its own salt, the app's keys (the last one signs)."""
+    return TimestampSigner(_signing_keys(app), salt=_COOKIE_SALT + name)
 
 
 class Cookies:
@@ -280,8 +287,8 @@ class Cookies:
         """The cookie's value, or *default*.
 
         With ``signed=True`` the signature is checked (and its age, with
-        *max_age* seconds): a tampered, expired or unsigned value reads as
-        missing.
+        *max_age* seconds): a tampered, expired or unsigned value, or one
+        signed for another cookie name, reads as missing.
         """
         value = self._raw(name)
         if value is None:
@@ -294,7 +301,7 @@ class Cookies:
             signature = value.rpartition(".")[2]
             if base64_encode(base64_decode(signature)).decode() != signature:
                 return default
-            return _signer(self._state.app).unsign(value, max_age=max_age).decode()
+            return _signer(self._state.app, name).unsign(value, max_age=max_age).decode()
         except (BadData, UnicodeDecodeError):
             return default
 
@@ -330,21 +337,34 @@ class Cookies:
         """Set a cookie on the response.
 
         ``secure`` defaults to whether the request came over https (behind a
-        proxy, as its ``X-Forwarded-Proto`` says, with ``App(trust_proxy=N)``).
-        ``signed=True`` signs the value with the app's secret key; read it
-        back with ``get(name, signed=True)``.
+        proxy, as its ``X-Forwarded-Proto`` says, with ``App(trust_proxy=N)``);
+        ``samesite="none"`` forces it on, as browsers require (``secure=False``
+        with it is an error).
+        ``signed=True`` signs the value with the app's secret key and the
+        cookie's *name*, so it verifies under this name only; read it back
+        with ``get(name, signed=True)``. *name* must be an RFC 6265 token and
+        *domain* a host name; a bad one raises :class:`ValueError` naming
+        the cookie, as does a CR, LF or NUL in *value*.
         """
-        self._check_open(name)
+        self._check_open(name, domain)
         if not isinstance(value, str):
             raise TypeError(f"cookie {name!r}: the value must be a str, got {type(value).__name__}")
-        if "\r" in value or "\n" in value:
-            raise ValueError(f"cookie {name!r}: the value contains a line break")
+        if "\r" in value or "\n" in value or "\x00" in value:
+            raise ValueError(f"cookie {name!r}: the value contains a line break or a NUL")
         if signed:
-            value = _signer(self._state.app).sign(value).decode()
+            value = _signer(self._state.app, name).sign(value).decode()
         if samesite is not None:
             samesite = samesite.capitalize()
             if samesite not in ("Lax", "Strict", "None"):
                 raise ValueError(f"cookie {name!r}: samesite must be 'lax', 'strict' or 'none'")
+            if samesite == "None":
+                # Browsers drop a SameSite=None cookie that is not Secure, silently.
+                if secure is False:
+                    raise ValueError(
+                        f"cookie {name!r}: samesite='none' needs secure=True (browsers drop"
+                        " the cookie otherwise); leave secure unset or use samesite='lax'"
+                    )
+                secure = True
         header = dump_cookie(
             name,
             value,
@@ -364,7 +384,7 @@ class Cookies:
 
     def delete(self, name: str, *, path: str = "/", domain: str | None = None) -> None:
         """Expire the cookie in the browser (same *path* and *domain* as when set)."""
-        self._check_open(name)
+        self._check_open(name, domain)
         self._headers[(name, path, domain)] = dump_cookie(
             name,
             "",
@@ -378,14 +398,21 @@ class Cookies:
         )
         self._changes[name] = _DELETED
 
-    def _check_open(self, name: str) -> None:
+    def _check_open(self, name: str, domain: str | None) -> None:
         if self._state.sent:
             raise RuntimeError(
                 f"cookie {name!r} set after the response headers were sent; in a streamed"
                 " response, set cookies before the first chunk"
             )
-        if not name or any(c in name for c in ' \t\r\n;,="'):
-            raise ValueError(f"invalid cookie name {name!r}")
+        if not isinstance(name, str) or not _COOKIE_NAME.fullmatch(name):
+            raise ValueError(
+                f"invalid cookie name {name!r}: a cookie name is letters, digits and"
+                " !#$%&'*+-.^_`|~ (an RFC 6265 token)"
+            )
+        if domain is not None and not (isinstance(domain, str) and _DOMAIN.fullmatch(domain)):
+            raise ValueError(
+                f"cookie {name!r}: domain {domain!r} is not a host name (like 'example.com')"
+            )
 
     def outgoing(self) -> list[str]:
         return list(self._headers.values())
@@ -422,7 +449,7 @@ class Session(dict[str, Any]):
         if raw is None:
             return cls(state=state)
         try:
-            data = _serializer(app).loads(raw, max_age=app.session_max_age)
+            data = _serializer(app, app.session_cookie).loads(raw, max_age=app.session_max_age)
         except BadSignature:
             return cls(state=state)
         return cls(data if isinstance(data, dict) else {}, existed=True, state=state)
@@ -433,7 +460,7 @@ class Session(dict[str, Any]):
             if self._existed:
                 cookies.delete(app.session_cookie)
             return
-        value = _serializer(app).dumps(dict(self))
+        value = _serializer(app, app.session_cookie).dumps(dict(self))
         assert isinstance(value, str)
         cookies.set(app.session_cookie, value, max_age=app.session_max_age)
 
@@ -477,8 +504,9 @@ class Session(dict[str, Any]):
         super().update(*args, **kwargs)
 
 
-def _serializer(app: Settings) -> URLSafeTimedSerializer:
-    return URLSafeTimedSerializer(_signing_keys(app), salt=_SESSION_SALT)
+def _serializer(app: Settings, name: str) -> URLSafeTimedSerializer:
+    """The session's serializer, salted with its cookie's *name* as signed cookies are."""
+    return URLSafeTimedSerializer(_signing_keys(app), salt=_SESSION_SALT + name)
 
 
 def cookies() -> Cookies:

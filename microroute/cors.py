@@ -11,6 +11,12 @@ say, on each response, which origin may read it. This middleware:
   ``-Expose-Headers``) to responses for allowed origins, errors included;
 * echoes a specific origin with ``Vary: Origin`` (never ``*`` when credentials
   are allowed, which browsers would reject).
+
+``allow_origins="*"`` with ``allow_credentials=True`` is refused when the
+middleware is made: echoing any origin with credentials would let every site
+read a signed-in user's data, and the Fetch standard forbids the wildcard with
+credentials. List the origins instead (or pass a regex or a function, which
+says explicitly which origins are trusted).
 """
 
 from __future__ import annotations
@@ -73,7 +79,7 @@ def cors(
     """Return a CORS middleware.
 
     :param allow_origins: a list of origins (``"https://app.example"``),
-        ``"*"``, a compiled regex matched against the whole origin, or a
+        ``"*"`` (not with credentials), a compiled regex matched against the whole origin, or a
         function ``origin -> bool``.
     :param allow_methods: methods a preflight may ask for.
     :param allow_headers: request headers a preflight may ask for (``"*"``
@@ -83,15 +89,25 @@ def cors(
     :param max_age: seconds the browser may cache a preflight answer.
 
     >>> app.use(cors(["http://localhost:3000"], allow_credentials=True))  # doctest: +SKIP
+
+    Raises :class:`ValueError` for ``allow_origins="*"`` (or a list holding
+    ``"*"``) with ``allow_credentials=True``.
     """
     is_allowed, any_origin = _origin_matcher(allow_origins)
+    if any_origin and allow_credentials:
+        raise ValueError(
+            'cors(): allow_origins="*" with allow_credentials=True would let every site read'
+            " your users' data with their cookies (the Fetch standard forbids the wildcard"
+            ' with credentials); list the origins instead: allow_origins=["https://app.example"]'
+        )
     methods = sorted({m.upper() for m in allow_methods})
     any_header = allow_headers == "*"
     headers = {h.lower() for h in allow_headers} if not any_header else set()
     allow_methods_value = ", ".join(methods)
     expose_value = ", ".join(expose_headers)
-    # With credentials, browsers refuse "*": the origin is echoed instead.
-    echo_origin = allow_credentials or not any_origin
+    # Only "*" (never with credentials, refused above) answers "*"; any other
+    # rule answers with the origin itself.
+    echo_origin = not any_origin
 
     def add_cors_headers(response: _WerkzeugResponse, origin: str) -> None:
         if "Access-Control-Allow-Origin" in response.headers:

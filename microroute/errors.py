@@ -17,6 +17,7 @@ route conflicts, bad segment names, import errors. Its message names the file.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from http import HTTPStatus
 from typing import NoReturn
@@ -123,46 +124,62 @@ class ControlFlow(BaseException):
 _REDIRECT_STATUSES = (301, 302, 303, 307, 308)
 
 
-def safe_location(url: str) -> str:
+# RFC 3986 §3.1: a scheme is a letter, then letters, digits, "+", "-" or ".".
+_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:")
+
+
+def safe_location(url: str, allow_external: bool = False) -> str:
     """Return *url* if it is a safe redirect target, else raise a 400 :class:`HTTPError`.
 
-    A target that looks like a local path but would leave the site —
-    ``//evil.example``, ``/\\evil.example``, ``/%2F%2Fevil.example`` — is
-    refused, so a ``?next=`` parameter passed to ``redirect()`` cannot become an
-    open redirect. Control characters are refused too. An explicit absolute
-    URL (``https://other.example/``) is allowed, as in Next.js.
+    Only a relative reference stays on this site: a path (``/login``,
+    ``page``, ``?next=1``) with no scheme and no host. Everything a browser
+    would send elsewhere is refused unless *allow_external* is true: a scheme
+    in any case (``https://evil.example``, ``HTTPS:evil.example``,
+    ``javascript:...``), a scheme-relative ``//evil.example``, and the
+    spellings browsers read the same way: backslashes (``/\\evil.example``),
+    leading whitespace, percent-encoded slashes (``/%2F%2Fevil.example``). An
+    absolute URL naming this site's own host is refused too: the Host header
+    is the client's to choose, so write the path instead. Control characters
+    are refused always, *allow_external* or not.
     """
     if not isinstance(url, str):
         raise TypeError(f"a redirect target must be a str, got {type(url).__name__}")
     if any(ord(c) < 0x20 or ord(c) == 0x7F for c in url):
         raise HTTPError(400, "Unsafe redirect target: it contains control characters")
+    if allow_external:
+        return url
     decoded = unquote(url)
     for candidate in (url, decoded, unquote(decoded)):
-        stripped = candidate.lstrip()
-        if stripped[:2] in ("//", "/\\", "\\\\", "\\/"):
+        # The URL parser strips leading spaces and reads a backslash as "/".
+        stripped = candidate.lstrip().replace("\\", "/")
+        if stripped.startswith("//") or _SCHEME.match(stripped):
             raise HTTPError(
                 400,
-                "Unsafe redirect target: a path starting with two slashes leaves the site;"
-                " use an absolute https:// URL to redirect elsewhere",
+                "Unsafe redirect target: it leaves the site; redirect to a path, or pass"
+                " allow_external=True to redirect to another site",
             )
     return url
 
 
-def redirect(url: str, status: int = 307) -> NoReturn:
+def redirect(url: str, status: int = 307, *, allow_external: bool = False) -> NoReturn:
     """Stop the handler and redirect to *url* (307 Temporary Redirect).
 
     Relative URLs are resolved against the request. Cookies set before the
-    call still go out on the redirect. See :func:`safe_location` for the
-    targets that are refused.
+    call still go out on the redirect. A target on another site is a 400
+    unless *allow_external* is true, so ``redirect(request.args["next"])``
+    cannot become an open redirect; see :func:`safe_location`.
+
+    >>> redirect("/login")                                            # doctest: +SKIP
+    >>> redirect("https://accounts.example/oauth", allow_external=True)  # doctest: +SKIP
     """
     if status not in _REDIRECT_STATUSES:
         raise ValueError(f"redirect status must be 301, 302, 303, 307 or 308, got {status!r}")
-    raise ControlFlow(status, location=safe_location(url))
+    raise ControlFlow(status, location=safe_location(url, allow_external))
 
 
-def permanent_redirect(url: str) -> NoReturn:
-    """Stop the handler and redirect to *url* for good (308 Permanent Redirect)."""
-    raise ControlFlow(308, location=safe_location(url))
+def permanent_redirect(url: str, *, allow_external: bool = False) -> NoReturn:
+    """Stop the handler and redirect to *url* for good (308); see :func:`redirect`."""
+    raise ControlFlow(308, location=safe_location(url, allow_external))
 
 
 def not_found(message: str | None = None) -> NoReturn:

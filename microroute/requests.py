@@ -9,12 +9,14 @@ it, so a handler that takes no ``request`` costs no parsing at all.
 
 from __future__ import annotations
 
-import codecs
 import io
 import json
+import math
 import re
+import sys
 from collections.abc import Callable
 from typing import IO, Any
+from urllib.parse import unquote_to_bytes
 
 from werkzeug.datastructures import EnvironHeaders, MultiDict
 from werkzeug.exceptions import RequestEntityTooLarge
@@ -116,7 +118,7 @@ class Request(_WerkzeugRequest):
         environ = self.environ
         limit = self.max_content_length
         chunked = not environ.get("CONTENT_LENGTH") and environ.get("wsgi.input_terminated")
-        if limit is not None and chunked:
+        if chunked:
             return io.BufferedReader(_CappedStream(environ["wsgi.input"], limit))
         return get_input_stream(environ, max_content_length=limit)
 
@@ -134,10 +136,10 @@ class Request(_WerkzeugRequest):
         limit = self.max_content_length
         if limit is not None and size > limit:
             return None  # let werkzeug raise its 413
-        source = self.environ["wsgi.input"]
-        body = source.read(size) if size else b""
+        read = self.environ["wsgi.input"].read
+        body = _read_input(read, size) if size else b""
         while len(body) < size:  # a server may return short reads
-            more = source.read(size - len(body))
+            more = _read_input(read, size - len(body))
             if not more:
                 raise HTTPError(400, "Request body shorter than its Content-Length")
             body += more
@@ -157,6 +159,8 @@ class Request(_WerkzeugRequest):
         return parser
 
     def _load_form_data(self) -> None:
+        if "form" not in self.__dict__ and self.mimetype == "application/x-www-form-urlencoded":
+            self._check_urlencoded(self.get_data())
         try:
             super()._load_form_data()
         except RequestEntityTooLarge as exc:
@@ -170,6 +174,31 @@ class Request(_WerkzeugRequest):
             ) from None
         except ValueError as exc:
             raise HTTPError(400, f"Malformed form body: {exc}") from None
+
+    def _check_urlencoded(self, body: bytes) -> None:
+        """Hold a URL-encoded form to the limits multipart has, before it is parsed.
+
+        werkzeug applies ``max_form_parts`` and ``max_form_memory_size`` to
+        multipart bodies only; a URL-encoded one of a million fields would be
+        parsed into a million pairs first. Counting separators costs one pass
+        at C speed; a field is decoded only when it could be over the limit.
+        """
+        parts = self.max_form_parts
+        if parts is not None and body.count(b"&") >= parts:
+            raise HTTPError(
+                413, f"Form too large: it has more than max_form_parts ({parts}) fields"
+            )
+        limit = self.max_form_memory_size
+        if limit is None or len(body) <= limit:
+            return
+        for field in body.split(b"&"):
+            if len(field) > limit:
+                value = unquote_to_bytes(field.partition(b"=")[2].replace(b"+", b" "))
+                if len(value) > limit:
+                    raise HTTPError(
+                        413,
+                        f"Form too large: a field is over max_form_memory_size ({limit} bytes)",
+                    )
 
     def _get_stream_for_parsing(self) -> IO[bytes]:
         # Form parsing reads from the cached body, so middleware and handler
@@ -197,13 +226,36 @@ class Request(_WerkzeugRequest):
 
     @property
     def text(self) -> str:
-        """The body decoded with the request's charset (UTF-8 when none is named)."""
+        """The body decoded with the request's charset (UTF-8 when none is named).
+
+        Undecodable bytes become U+FFFD. A charset that is no text encoding
+        (``base64``, ``zlib``, ``rot13``), unknown, or that cannot decode this
+        body (``idna``, ``punycode``) is a 400 naming the charset.
+        """
         charset = self.mimetype_params.get("charset", "utf-8")
         try:
-            codecs.lookup(charset)
-        except LookupError:
-            charset = "utf-8"
-        return self.get_data().decode(charset, "replace")
+            # bytes.decode() itself refuses codecs that are not text
+            # encodings, with a LookupError.
+            return self.get_data().decode(charset, "replace")
+        except (LookupError, ValueError):
+            raise HTTPError(
+                400, f"Invalid charset {charset[:40]!r}: the body cannot be read as text with it"
+            ) from None
+
+    def get_json(self, force: bool = False, silent: bool = False, cache: bool = True) -> Any:
+        """werkzeug's ``get_json()``, parsed as :attr:`json` is: same parser, same limits.
+
+        It needs a JSON Content-Type unless *force*; *silent* turns a failure
+        into ``None``. The parsed value is cached whatever *cache* says.
+        """
+        if not (force or self.is_json):
+            return None if silent else self.on_json_loading_failed(None)
+        try:
+            return self.json
+        except HTTPError:
+            if silent:
+                return None
+            raise
 
     def on_json_loading_failed(self, e: ValueError | None) -> Any:
         """werkzeug's ``get_json()`` failures become the same JSON 400 as ``request.json``."""
@@ -221,11 +273,16 @@ def parse_json(body: bytes, max_depth: int = DEFAULT_MAX_JSON_DEPTH) -> Any:
     if _too_deep(text, max_depth):
         raise HTTPError(400, f"Invalid JSON body: nested deeper than {max_depth} levels")
     try:
-        value = json.loads(text, parse_constant=_no_constant)
+        value = json.loads(text, parse_constant=_no_constant, parse_float=_finite_float)
     except json.JSONDecodeError as exc:
         raise HTTPError(400, f"Invalid JSON body: {exc}") from None
     except RecursionError:
         raise HTTPError(400, "Invalid JSON body: nested too deeply") from None
+    except ValueError:
+        # int() refuses more than sys.get_int_max_str_digits() digits (4300).
+        limit = sys.get_int_max_str_digits()
+        message = f"Invalid JSON body: an integer has more than {limit} digits"
+        raise HTTPError(400, message) from None
     if _SURROGATE_ESCAPE.search(text) and _has_lone_surrogate(value):
         # "\ud800" parses, but is no character: it could not be stored or sent back.
         raise HTTPError(400, "Invalid JSON body: a \\u escape names half a surrogate pair")
@@ -234,6 +291,14 @@ def parse_json(body: bytes, max_depth: int = DEFAULT_MAX_JSON_DEPTH) -> Any:
 
 def _no_constant(name: str) -> Any:
     raise HTTPError(400, f"Invalid JSON body: {name} is not a JSON number")
+
+
+def _finite_float(text: str) -> float:
+    # "1e999" is valid JSON, but as a float it is inf: as unrepresentable as NaN.
+    value = float(text)
+    if not math.isfinite(value):
+        raise HTTPError(400, f"Invalid JSON body: {text[:40]} is too large for a number")
+    return value
 
 
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89abcdefABCDEF]")
@@ -281,10 +346,25 @@ def _too_deep(text: str, max_depth: int) -> bool:
     return True
 
 
-class _CappedStream(io.RawIOBase):
-    """A server-terminated (chunked) input that raises 413 past *limit* bytes."""
+def _read_input(read: Callable[[int], bytes], size: int) -> bytes:
+    """Read from the server's input; a failure there is the client's doing: a 400.
 
-    def __init__(self, stream: IO[bytes], limit: int) -> None:
+    The server parses the chunked framing while the body is read, so a bad
+    chunk size surfaces here as the server's own exception (gevent's
+    ``_InvalidClientInput``, gunicorn's ``InvalidChunkSize``, a socket error
+    when the client went away), none of which is a bug in the app.
+    """
+    try:
+        return read(size)
+    except Exception as exc:
+        detail = str(exc)[:100] or type(exc).__name__
+        raise HTTPError(400, f"Malformed request body: {detail}") from None
+
+
+class _CappedStream(io.RawIOBase):
+    """A server-terminated (chunked) input that raises 413 past *limit* bytes, if any."""
+
+    def __init__(self, stream: IO[bytes], limit: int | None) -> None:
         self._stream = stream
         self._limit = limit
         self._left = limit
@@ -293,11 +373,16 @@ class _CappedStream(io.RawIOBase):
         return True
 
     def readinto(self, buffer: Any) -> int:
-        # Ask for one byte more than allowed, so an overflow is seen, not cut.
-        data = self._stream.read(min(len(buffer), self._left + 1))
+        if self._left is None:
+            data = _read_input(self._stream.read, len(buffer))
+        else:
+            # Ask for one byte more than allowed, so an overflow is seen, not cut.
+            data = _read_input(self._stream.read, min(len(buffer), self._left + 1))
+            if len(data) > self._left:
+                raise RequestEntityTooLarge(
+                    f"Request body too large: the limit is {self._limit} bytes"
+                )
+            self._left -= len(data)
         size = len(data)
-        if size > self._left:
-            raise RequestEntityTooLarge(f"Request body too large: the limit is {self._limit} bytes")
-        self._left -= size
         buffer[:size] = data
         return size

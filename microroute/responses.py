@@ -297,12 +297,14 @@ class Response(_WerkzeugResponse):
         return cls(encode_json(data), status=status, headers=headers, mimetype=JSON_TYPE)
 
     @classmethod
-    def redirect(cls, url: str, status: int = 307) -> Response:
+    def redirect(cls, url: str, status: int = 307, *, allow_external: bool = False) -> Response:
         """A redirect to *url* (307 keeps the method and body; pass 308 for permanent).
 
-        Targets that would leave the site while looking local (``//evil.example``)
-        are refused with a 400; see :func:`microroute.errors.safe_location`.
+        A target on another site (a scheme, ``//evil.example`` and the like) is
+        refused with a 400 unless *allow_external* is true; see
+        :func:`microroute.errors.safe_location`.
         """
         if status not in (301, 302, 303, 307, 308):
             raise ValueError(f"redirect status must be 301, 302, 303, 307 or 308, got {status}")
-        return cls(b"", status=status, headers={"Location": safe_location(url)})
+        location = safe_location(url, allow_external)
+        return cls(b"", status=status, headers={"Location": location})

@@ -23,7 +23,16 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-__all__ = ["METHODS", "PathPattern", "RouteConfig", "RouteSpec", "Router", "parse_path", "route"]
+__all__ = [
+    "METHODS",
+    "PathPattern",
+    "RouteConfig",
+    "RouteSpec",
+    "Router",
+    "dot_or_empty_segment",
+    "parse_path",
+    "route",
+]
 
 #: The methods a ``route.py`` may export, in the order the route table lists them.
 METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
@@ -155,6 +164,36 @@ def normalize_path(path: str) -> str:
     """``"users/"`` -> ``"/users"``: one leading slash, no trailing slash."""
     path = "/" + path.strip("/")
     return path
+
+
+def dot_or_empty_segment(path: str) -> str | None:
+    """Why a request path is refused before routing, or ``None`` when it is clean.
+
+    A ``.``, ``..`` or empty segment (``/files/a/../../etc``, ``/a//b``) is
+    refused rather than resolved: browsers resolve dot segments before they
+    send a URL (the URL standard, which Next.js's parser follows), so only a
+    hand-made request holds one, and resolving it here, after middleware has
+    seen the raw path, would let ``/public/../admin`` pass a middleware's check
+    for ``/admin``. A catch-all never receives ``.``, ``..`` or ``""``. One
+    trailing slash is not an empty segment: it redirects to the path without it.
+
+    >>> dot_or_empty_segment("/files/a/../b")
+    "Invalid path: a '..' segment"
+    >>> dot_or_empty_segment("/users/") is None
+    True
+    """
+    if "/." not in path and "//" not in path:
+        return None  # the common case: one scan each, at C speed
+    segments = path.split("/")
+    del segments[0]  # before the leading slash
+    if len(segments) > 1 and not segments[-1]:
+        del segments[-1]  # after the trailing slash
+    for segment in segments:
+        if segment in (".", ".."):
+            return f"Invalid path: a {segment!r} segment"
+        if not segment:
+            return "Invalid path: an empty segment (two slashes in a row)"
+    return None
 
 
 def parse_path(path: str, where: str = "") -> PathPattern:

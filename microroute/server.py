@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import json
 import logging
 import signal
 import socket
@@ -105,7 +106,9 @@ class _Reject(Exception):
 class _Request:
     """One parsed request: its environ, body as it arrives, and how it framed itself."""
 
-    __slots__ = ("body", "complete", "continue_", "environ", "head", "keep_alive", "version")
+    __slots__ = (
+        "body", "broken", "complete", "continue_", "environ", "head", "keep_alive", "version",
+    )  # fmt: skip
 
     def __init__(self, environ: dict[str, Any], keep_alive: bool, version: str) -> None:
         self.environ = environ
@@ -115,6 +118,16 @@ class _Request:
         self.body = bytearray()
         self.complete = False
         self.continue_ = False
+        #: Why the body could not be parsed (a bad chunk size...), once it could not.
+        self.broken: str | None = None
+
+
+class MalformedBody(OSError):
+    """The request body's framing is broken (a bad chunk size): the client's error.
+
+    Raised from ``wsgi.input`` reads; microroute's :class:`~microroute.Request`
+    answers it with a 400, and the connection is closed after the response.
+    """
 
 
 class _Input:
@@ -133,7 +146,9 @@ class _Input:
             self._connection.send(_CONTINUE)
         while not request.complete and (size < 0 or len(request.body) < size):
             if not self._connection.read_body():
-                break  # the client went away or sent a malformed body: a short read
+                break  # the client went away: a short read
+        if request.broken is not None:
+            raise MalformedBody(f"Malformed request body: {request.broken}")
 
     def read(self, size: int | None = -1) -> bytes:
         size = -1 if size is None else size
@@ -243,6 +258,8 @@ class Connection:
         self.waiting = 0
         #: Bytes fed since the current message began, while its head was incomplete.
         self._head_bytes = 0
+        #: The bytes fed since the current message's head began (its request line in them).
+        self._raw: bytes | bytearray = b""
         self._in_head = False
         self._url = b""
         self._headers: list[tuple[bytes, bytes]] = []
@@ -292,6 +309,12 @@ class Connection:
         environ["PATH_INFO"] = (unquote_to_bytes(path) if b"%" in path else path).decode("latin-1")
         environ["QUERY_STRING"] = query.decode("latin-1")
         version = parser.get_http_version()
+        if version != "1.1" and version != "1.0":
+            raise _Reject("400 Bad Request", f"Unsupported HTTP version {version}")
+        # llhttp takes "GET  /x" as "GET /x": a proxy might not. One space each, exactly.
+        line = b"%b %b HTTP/%b\r\n" % (parser.get_method(), url, version.encode())
+        if line not in self._raw:
+            raise _Reject("400 Bad Request", "Malformed request line")
         environ["SERVER_PROTOCOL"] = "HTTP/" + version
         chunked = False
         request = _Request(environ, parser.should_keep_alive(), version)
@@ -304,8 +327,9 @@ class Connection:
                 environ[key] = text
                 continue
             if key == "TRANSFER_ENCODING":
-                # llhttp decodes chunked; anything else would hand the app coded bytes.
-                if text.strip().lower() != "chunked" or chunked:
+                # llhttp decodes chunked; anything else would hand the app coded bytes,
+                # and HTTP/1.0 has no chunked at all (RFC 9112 §6.1).
+                if text.strip().lower() != "chunked" or chunked or version == "1.0":
                     raise _Reject("400 Bad Request", "Unsupported Transfer-Encoding")
                 chunked = True
             elif key == "EXPECT" and text.strip().lower() == "100-continue":
@@ -333,6 +357,13 @@ class Connection:
 
     def _feed(self, data: bytes) -> bool:
         """Parse *data*; False once the connection can parse no more."""
+        if self._in_head:  # a head arriving in pieces: keep them together, amortised
+            raw = self._raw
+            if type(raw) is bytes:
+                raw = self._raw = bytearray(raw)
+            raw += data
+        else:
+            self._raw = data
         if self._in_head or self.parsing is None:
             self._head_bytes += len(data)
             # llhttp holds a partial header line in memory: bound it before it grows.
@@ -357,14 +388,22 @@ class Connection:
             else:
                 self._refuse(_Reject("400 Bad Request", f"Bad Request: {exc}"))
             return False
+        finally:
+            if not self._in_head:
+                self._raw = b""
         return True
 
     def _refuse(self, reject: _Reject) -> None:
-        if self.parsing is not None:  # its body will never be parsed now
-            self.parsing.complete = True
-            self.parsing = None
-        self.ready.append(reject)
         self.open = False
+        request = self.parsing
+        if request is not None:
+            # Broken in its body (its head was fine, so it is answered in turn):
+            # the app reading it gets MalformedBody, a 400; then the connection ends.
+            request.complete = True
+            request.broken = reject.message
+            self.parsing = None
+            return
+        self.ready.append(reject)
 
     def _recv(self) -> bytes:
         server = self.server
@@ -460,7 +499,7 @@ class Connection:
         return True
 
     def _answer_error(self, reject: _Reject) -> None:
-        body = ('{"error":"' + reject.message.replace('"', "'") + '"}').encode()
+        body = json.dumps({"error": reject.message}, separators=(",", ":")).encode()
         head = (
             f"HTTP/1.1 {reject.status}\r\nContent-Type: application/json\r\n"
             f"Content-Length: {len(body)}\r\nConnection: close\r\nDate: {http_date()}\r\n\r\n"

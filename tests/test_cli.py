@@ -256,6 +256,7 @@ def test_debug_puts_tracebacks_in_500s(tmp_path: Path) -> None:
 
 
 def test_debug_refuses_a_network_host() -> None:
+    """README: 'microroute run --debug refuses a non-loopback --host'."""
     # A process of its own: `run` monkey-patches. Refused before anything listens.
     done = subprocess.run(
         [sys.executable, "-m", "microroute", "run", "examples/hello.py", "--debug",

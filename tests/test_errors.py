@@ -36,7 +36,9 @@ def serve(router, make_client, raise_it, path="/x", **app_options):
 
 
 def test_redirect_is_307(router, make_client):
-    resp = serve(router, make_client, lambda: redirect("https://example.com/next"))
+    resp = serve(
+        router, make_client, lambda: redirect("https://example.com/next", allow_external=True)
+    )
     assert resp.status_code == 307
     assert resp.headers["Location"] == "https://example.com/next"
 

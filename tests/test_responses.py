@@ -69,7 +69,12 @@ def test_response_is_a_werkzeug_response():
 
 
 def test_redirect_defaults_to_307(router, make_client):
-    resp = serve(router, make_client, "/old", lambda: Response.redirect("http://example.com/new"))
+    resp = serve(
+        router,
+        make_client,
+        "/old",
+        lambda: Response.redirect("http://example.com/new", allow_external=True),
+    )
     assert resp.status_code == 307
     assert resp.headers["Location"] == "http://example.com/new"
 

@@ -19,6 +19,7 @@ from servers import (
     HELLO,
     KINDS,
     REPO,
+    SECURITY_APP,
     Launcher,
     Server,
     subprocess_env,
@@ -41,6 +42,12 @@ def launch(
 def hello_server(launch: Launcher) -> Server:
     """examples/hello.py, served by the kind under test (one per module)."""
     return launch.start(HELLO)
+
+
+@pytest.fixture
+def security_server(launch: Launcher) -> Server:
+    """tests/security/security_app.py (a route per way input is read), served by the kind."""
+    return launch.start(SECURITY_APP)
 
 
 @pytest.fixture

@@ -44,6 +44,12 @@ class Target:
 
 
 HELLO = Target("hello", run="examples/hello.py", wsgi="hello:app", chdir=EXAMPLES)
+SECURITY_APP = Target(
+    "security",
+    run="tests/security/security_app.py",
+    wsgi="security_app:app",
+    chdir=REPO / "tests" / "security",
+)
 BLOG = Target(
     "blog",
     run="examples/blog",

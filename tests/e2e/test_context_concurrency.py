@@ -30,7 +30,7 @@ def context_server(launch: Launcher) -> Server:
 
 def test_concurrent_requests_see_only_their_own_cookies(context_server: Server) -> None:
     barrier = threading.Barrier(CLIENTS, timeout=30)
-    serializer = URLSafeTimedSerializer("concurrency-test", salt="microroute.session")
+    serializer = URLSafeTimedSerializer("concurrency-test", salt="microroute.session:session")
 
     def one(i: int) -> tuple[int, requests.Response]:
         with requests.Session() as client:

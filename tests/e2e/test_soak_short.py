@@ -36,6 +36,10 @@ def figures() -> dict:
 
 
 def test_every_check_passes(figures):
+    """README: 'benchmarks/soak.py a two-minute soak under misbehaving clients'.
+
+    Here a short one.
+    """
     assert figures["checks"] and all(figures["checks"].values()), figures
     assert figures["returncode"] == 0
 

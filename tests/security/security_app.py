@@ -8,7 +8,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from microroute import App, Request, Response, Router, cookies, headers, redirect, session
+from microroute import (
+    App,
+    Request,
+    Response,
+    Router,
+    abort,
+    cookies,
+    headers,
+    redirect,
+    session,
+)
 
 api = Router()
 
@@ -21,6 +31,17 @@ def read_json(request: Request) -> dict[str, Any]:
 @api.post("/echo")
 def echo(request: Request) -> Any:
     return {"got": request.json}
+
+
+@api.post("/get-json")
+def get_json(request: Request) -> dict[str, Any]:
+    # werkzeug's own API, still public: the same parser and limits as request.json.
+    return {"type": type(request.get_json(force=True)).__name__}
+
+
+@api.post("/get-json-silent")
+def get_json_silent(request: Request) -> dict[str, Any]:
+    return {"got": request.get_json(force=True, silent=True)}
 
 
 @api.post("/data")
@@ -77,6 +98,30 @@ def write_cookie(request: Request) -> dict[str, Any]:
     return {"set": True}
 
 
+@api.post("/cookie-attributes")
+def write_cookie_attributes(request: Request) -> dict[str, Any]:
+    args = request.args
+    secure = {"": None, "true": True, "false": False}[args.get("secure", "")]
+    cookies().set(
+        args["name"], "v", domain=args.get("domain"), samesite=args.get("samesite"), secure=secure
+    )
+    return {"set": True}
+
+
+@api.post("/nickname")
+def set_nickname(request: Request) -> dict[str, Any]:
+    # The user chooses the value; the app signs it so it cannot be changed.
+    cookies().set("nickname", request.args["value"], signed=True)
+    return {"set": True}
+
+
+@api.get("/admin")
+def admin() -> dict[str, Any]:
+    if cookies().get("uid", signed=True) != "0":
+        abort(403, "Admins only")
+    return {"admin": True}
+
+
 @api.get("/session")
 def read_session() -> dict[str, Any]:
     return {"session": dict(session())}
@@ -85,6 +130,12 @@ def read_session() -> dict[str, Any]:
 @api.get("/go")
 def go(request: Request) -> None:
     redirect(request.args["next"])
+
+
+@api.get("/go-external")
+def go_external(request: Request) -> None:
+    # An OAuth-style redirect that means to leave the site, and says so.
+    redirect(request.args["next"], allow_external=True)
 
 
 @api.get("/go-response")

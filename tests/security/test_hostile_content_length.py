@@ -28,6 +28,7 @@ BAD_LENGTHS = {
 
 @pytest.mark.parametrize(("length", "status"), BAD_LENGTHS.values(), ids=BAD_LENGTHS.keys())
 def test_bad_content_length_is_a_json_4xx(call, refused, length, status):
+    """README: 'Content-Length | digits only | | 400 for -5, +5, lots'."""
     refused(call("/data", "POST", b"hello", CONTENT_LENGTH=length), status)
 
 
@@ -48,6 +49,7 @@ OVER_LIMIT = {
 
 @pytest.mark.parametrize(("path", "size"), OVER_LIMIT.values(), ids=OVER_LIMIT.keys())
 def test_chunked_body_over_the_limit_is_a_413(client, refused, path, size):
+    """README: 'request body ... a chunked body while reading'."""
     headers = {"Content-Type": "application/x-www-form-urlencoded"} if path == "/form" else {}
     resp = client.post(path, data=chunks(size), headers=headers)
     assert "limit" in refused(resp, 413)["error"]

@@ -9,7 +9,7 @@ from itsdangerous import TimestampSigner
 @pytest.fixture
 def signed_token() -> str:
     """A genuine signed value for the cookie ``token``, as the app signs it."""
-    signer = TimestampSigner(b"security-tests", salt="microroute.cookie")
+    signer = TimestampSigner(b"security-tests", salt="microroute.cookie:token")
     return signer.sign("alice").decode()
 
 
@@ -50,12 +50,13 @@ def tampered(value: str) -> list[str]:
 
 
 def test_tampered_signed_cookie_reads_as_missing(call, not_a_500, signed_token):
+    """README: 'A tampered or expired signed cookie or session reads as missing'."""
     for value in tampered(signed_token):
         assert not_a_500(call("/cookie", HTTP_COOKIE=f"token={value}"))["signed"] is None
 
 
 def test_cookie_signed_with_another_key_reads_as_missing(call, not_a_500):
-    value = TimestampSigner(b"another-key", salt="microroute.cookie").sign("alice").decode()
+    value = TimestampSigner(b"another-key", salt="microroute.cookie:token").sign("alice").decode()
     assert not_a_500(call("/cookie", HTTP_COOKIE=f"token={value}"))["signed"] is None
 
 

@@ -30,6 +30,8 @@ HUGE = {"1M-open-brackets": b"[" * 1_000_000, "1M-balanced": b"[" * 500_000 + b"
 
 @pytest.mark.parametrize("body", CASES.values(), ids=CASES.keys())
 def test_hostile_json_is_a_json_400(client, refused, body):
+    """README: 'Every malformed request gets a clear 4xx with a JSON ... never a
+    500 and never a traceback'."""
     resp = client.post("/json", data=body, headers={"Content-Type": "application/json"})
     message = refused(resp, 400)["error"]
     assert message.startswith("Invalid JSON body")
@@ -69,3 +71,48 @@ def test_lone_surrogate_echoed_back_is_not_a_500(client, not_a_500, body):
     # the response encoder: either refuse it (400) or send it escaped (200).
     resp = client.post("/echo", data=body)
     not_a_500(resp)
+
+
+NUMBERS = {
+    "5000-digit-integer": b"1" * 5000,
+    "5000-digit-negative-integer-in-an-object": b'{"n": -' + b"9" * 5000 + b"}",
+    "exponent-overflow": b"1e999999",
+    "negative-exponent-overflow": b"[-1e400]",
+    "nan": b"NaN",
+    "infinity": b"[Infinity]",
+    "negative-infinity": b'{"a": -Infinity}',
+}
+
+
+@pytest.mark.parametrize("body", NUMBERS.values(), ids=NUMBERS.keys())
+@pytest.mark.parametrize("route", ["/json", "/get-json"])
+def test_big_or_non_finite_numbers_are_a_json_400(app_with, refused, route, body):
+    """README: 'and so are an integer over 4300 digits and a number too large for a float'."""
+    client = app_with(max_body_size=64 * 1024)
+    resp = client.post(route, data=body, headers={"Content-Type": "application/json"})
+    assert refused(resp, 400)["error"].startswith("Invalid JSON body")
+
+
+def test_big_but_finite_numbers_parse(client):
+    resp = client.post("/echo", data=b"[1e308, -1e308, 1e-400, " + b"9" * 4000 + b"]")
+    assert resp.status_code == 200
+    assert resp.json()["got"][:3] == [1e308, -1e308, 0.0]
+
+
+@pytest.mark.parametrize("body", CASES.values(), ids=CASES.keys())
+def test_get_json_has_the_same_parser_and_limits_as_request_json(client, refused, body):
+    """README: 'request.get_json() parses with the same parser and limits as request.json'."""
+    resp = client.post("/get-json", data=body, headers={"Content-Type": "application/json"})
+    assert refused(resp, 400)["error"].startswith("Invalid JSON body")
+
+
+def test_get_json_deep_nesting_is_a_400_not_a_500(app_with, refused):
+    client = app_with(max_body_size=16 * 1024 * 1024, max_json_depth=64)
+    resp = client.post("/get-json", data=b"[" * 100_000 + b"]" * 100_000)
+    assert "nested deeper than 64" in refused(resp, 400)["error"]
+
+
+def test_get_json_silent_turns_a_refusal_into_none(client):
+    resp = client.post("/get-json-silent", data=b"1e999999")
+    assert resp.status_code == 200
+    assert resp.json() == {"got": None}

@@ -20,6 +20,8 @@ INJECTIONS = {
 
 @pytest.mark.parametrize("value", INJECTIONS.values(), ids=INJECTIONS.keys())
 def test_line_break_in_a_returned_header_is_a_500_naming_it(client, caplog, value):
+    """README: 'A header value that is not latin-1 or holds CR, LF, NUL or another control
+    character is an error naming the header'."""
     caplog.set_level(logging.ERROR, logger="microroute")
     resp = client.get("/header", params={"name": "X-Custom-Thing", "value": value})
     assert resp.status_code == 500
@@ -38,9 +40,12 @@ def test_line_break_in_a_returned_header_name_is_a_500(client, caplog):
 
 
 @pytest.mark.parametrize(
-    "value", ["a\r\nSet-Cookie: owned=1", "a\nb", "a\rb"], ids=["crlf", "lf", "cr"]
+    "value",
+    ["a\r\nSet-Cookie: owned=1", "a\nb", "a\rb", "a\x00b"],
+    ids=["crlf", "lf", "cr", "nul"],
 )
 def test_line_break_in_a_cookie_value_is_an_error_naming_the_cookie(client, caplog, value):
+    """README: 'Cookie values may not hold CR, LF or NUL: that is an error naming the cookie'."""
     caplog.set_level(logging.ERROR, logger="microroute")
     resp = client.post("/cookie", params={"name": "prefs", "value": value})
     assert resp.status_code == 500
