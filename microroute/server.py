@@ -101,6 +101,8 @@ class _Reject(Exception):
         super().__init__(message)
         self.status = status
         self.message = message
+        #: The refused request was a HEAD: its answer has no body either.
+        self.head = False
 
 
 class _Request:
@@ -395,6 +397,8 @@ class Connection:
 
     def _refuse(self, reject: _Reject) -> None:
         self.open = False
+        # A client that wrote "HEAD " reads the answer as one to a HEAD: no body.
+        reject.head = bytes(self._raw).lstrip(b"\r\n").startswith(b"HEAD ")
         request = self.parsing
         if request is not None:
             # Broken in its body (its head was fine, so it is answered in turn):
@@ -505,7 +509,7 @@ class Connection:
             f"Content-Length: {len(body)}\r\nConnection: close\r\nDate: {http_date()}\r\n\r\n"
         )
         with contextlib.suppress(OSError):
-            self.send(head.encode() + body)
+            self.send(head.encode() if reject.head else head.encode() + body)
         self._log("-", reject.status[:3], len(body), 0.0)
 
     def _respond(self, request: _Request) -> bool:
