@@ -526,7 +526,7 @@ class App:
                 headers = [
                     h for h in headers if h[0].lower() not in ("content-length", "content-type")
                 ]
-            elif code == "304":  # allowed by RFC 9110, but pywsgi answers 500 to it
+            elif code == "304":  # allowed by RFC 9110, but gevent's pywsgi answers 500 to it
                 headers = [h for h in headers if h[0].lower() != "content-length"]
             body = without_body(headers, body, int(code))
         return status, headers, body

@@ -1,7 +1,7 @@
 """The ``microroute`` command (also ``python -m microroute``).
 
 ``microroute run [TARGET] [--host H] [--port P] [--reload] [--debug]
-[--no-access-log]`` serves an app with gevent's WSGI server (see
+[--no-access-log]`` serves an app with microroute's server (see
 :mod:`microroute.server`), after a banner with its URL and route table.
 ``microroute routes [TARGET]`` prints that route table and exits. TARGET is
 resolved by :mod:`microroute.loading`; a TARGET that cannot start prints one
@@ -73,8 +73,9 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     run = commands.add_parser(
         "run",
-        help="serve an app with gevent's WSGI server",
-        description="Serve TARGET with gevent's WSGI server until SIGTERM or Ctrl-C.",
+        help="serve an app with microroute's server (gevent + llhttp)",
+        description="Serve TARGET with microroute's server (a greenlet per connection,"
+        " llhttp parsing) until SIGTERM or Ctrl-C.",
     )
     target_help = (
         "a .py file (its `app`), module:attr, or a folder holding app/ "
@@ -98,6 +99,15 @@ def _parser() -> argparse.ArgumentParser:
         help="allow debug tracebacks on a non-loopback --host (never in production)",
     )
     run.add_argument(
+        "--timeout-keep-alive",
+        dest="keepalive",
+        type=_seconds,
+        default=65.0,
+        metavar="SECONDS",
+        help="close a keep-alive connection idle this long (default: 65, past the 60 s"
+        " idle timeout of nginx's upstream pools and load balancers)",
+    )
+    run.add_argument(
         "--no-access-log",
         dest="access_log",
         action="store_false",
@@ -110,6 +120,16 @@ def _parser() -> argparse.ArgumentParser:
     )
     routes.add_argument("target", nargs="?", metavar="TARGET", help=target_help)
     return parser
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds > 0, got {text!r}")
+    return value
 
 
 def _run(args: argparse.Namespace, argv: list[str]) -> int:
@@ -130,7 +150,14 @@ def _run(args: argparse.Namespace, argv: list[str]) -> int:
         if args.debug:
             _enable_debug(app)
         _refuse_public_debug(app, args.host, args.unsafe_debug)
-        serve(app, args.host, args.port, access_log=args.access_log, banner=_banner(app))
+        serve(
+            app,
+            args.host,
+            args.port,
+            access_log=args.access_log,
+            banner=_banner(app),
+            keepalive=args.keepalive,
+        )
     except StartupError as exc:
         print(f"error: {exc}", file=sys.stderr, flush=True)
         return 1

@@ -34,7 +34,8 @@ class Worker(GeventWorker):  # type: ignore[misc]  # gunicorn ships no type hint
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.connections = Connections(access_log=False)
+        # gunicorn's --keep-alive (2 s by default) bounds idle connections, as in its own workers.
+        self.connections = Connections(access_log=False, keepalive=float(self.cfg.keepalive))
 
     def run(self) -> None:
         gevent.spawn(self._watch)

@@ -200,8 +200,10 @@ class Connections:
     cancelled around every read and write.)
     """
 
-    def __init__(self, access_log: bool = False) -> None:
+    def __init__(self, access_log: bool = False, keepalive: float = KEEPALIVE_TIMEOUT) -> None:
         self.access_log = access_log
+        #: Seconds an idle keep-alive connection is kept.
+        self.keepalive = keepalive
         #: Set by :meth:`stop`: connections end after their current request.
         self.stopping = False
         #: Every connection being served.
@@ -224,7 +226,7 @@ class Connections:
         tick = self.tick
         for connection in list(self.all):
             since = connection.waiting
-            if since and tick - since > (KEEPALIVE_TIMEOUT if connection.idle else IO_TIMEOUT):
+            if since and tick - since > (self.keepalive if connection.idle else IO_TIMEOUT):
                 connection.shutdown()
 
     def run_reaper(self) -> None:
@@ -806,9 +808,15 @@ class Server:
     for another. In-flight requests, streams included, get the grace period.
     """
 
-    def __init__(self, listener: socket.socket, app: WSGIApplication, access_log: bool = False):
+    def __init__(
+        self,
+        listener: socket.socket,
+        app: WSGIApplication,
+        access_log: bool = False,
+        keepalive: float = KEEPALIVE_TIMEOUT,
+    ) -> None:
         self.app = app
-        self.connections = Connections(access_log)
+        self.connections = Connections(access_log, keepalive)
         # A pool, even unbounded, lets stop() wait for in-flight requests.
         self._server = StreamServer(listener, self.handle, spawn=Pool())
 
@@ -879,6 +887,7 @@ def serve(
     *,
     access_log: bool = False,
     banner: str = "",
+    keepalive: float = KEEPALIVE_TIMEOUT,
 ) -> None:
     """Serve *app* on *host*:*port* until SIGTERM or SIGINT, then return.
 
@@ -888,6 +897,7 @@ def serve(
     On SIGTERM or SIGINT the server stops accepting, gives in-flight requests
     :data:`STOP_TIMEOUT` seconds, and returns; the caller then exits 0.
 
+    An idle keep-alive connection is closed after *keepalive* seconds.
     With *access_log*, one line per request goes to stderr:
     ``2024-05-01 12:00:00 127.0.0.1 "GET /x HTTP/1.1" 200 27 0.4ms``.
 
@@ -895,7 +905,7 @@ def serve(
     blocking calls in handlers yield to other requests.
     """
     listener = make_listener(host, port)
-    server = Server(listener, app, access_log=access_log)
+    server = Server(listener, app, access_log=access_log, keepalive=keepalive)
 
     def shutdown() -> None:
         # Runs in the hub, which must not block: close() only stops
