@@ -94,6 +94,26 @@ _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 _LAST_CHUNK = b"0\r\n\r\n"
 
 
+#: Header name -> environ key (``b"X-Id"`` -> ``"HTTP_X_ID"``), learnt as names come.
+_ENVIRON_KEYS: dict[bytes, str] = {}
+_ENVIRON_KEYS_MAX = 1024
+_SPECIAL_KEYS = frozenset(
+    {"CONTENT_TYPE", "CONTENT_LENGTH", "HTTP_TRANSFER_ENCODING", "HTTP_EXPECT"}
+)
+
+
+def _environ_key(name: bytes) -> str:
+    """The environ key of header *name*; ``""`` for a name with ``_`` (dropped)."""
+    if b"_" in name:
+        return ""
+    key = name.decode("latin-1").upper().replace("-", "_")
+    if key not in ("CONTENT_TYPE", "CONTENT_LENGTH"):
+        key = "HTTP_" + key
+    if len(_ENVIRON_KEYS) < _ENVIRON_KEYS_MAX:
+        _ENVIRON_KEYS[name] = key
+    return key
+
+
 class _Reject(Exception):
     """A request the parser refused: answered with *status* and closed."""
 
@@ -103,6 +123,8 @@ class _Reject(Exception):
         self.message = message
         #: The refused request was a HEAD: its answer has no body either.
         self.head = False
+        #: It may have been: no body, and no Content-Length to promise one.
+        self.unsized = False
 
 
 class _Request:
@@ -251,6 +273,12 @@ class Connection:
         self.base = base
         self.server = server
         self.parser = httptools.HttpRequestParser(self)
+        # gevent's recv() and sendall() are Python loops around the real socket's
+        # calls; a plain TCP socket (never TLS, whose bytes must be encrypted) is
+        # driven directly, waiting on gevent's own read event as recv() does.
+        plain = type(sock) is gevent.socket.socket and hasattr(sock, "_read_event")
+        self._raw_recv = sock._sock.recv if plain else None  # type: ignore[attr-defined]
+        self._raw_send = sock._sock.send if plain else None  # type: ignore[attr-defined]
         #: Requests parsed through their headers, waiting to be served, in order.
         self.ready: deque[_Request | _Reject] = deque()
         #: The request llhttp is in the middle of (its body may still arrive).
@@ -266,12 +294,15 @@ class Connection:
         self._raw: bytes | bytearray = b""
         self._in_head = False
         self._url = b""
+        #: The method of the message being parsed, once its request target began.
+        self._method = b""
         self._headers: list[tuple[bytes, bytes]] = []
         self._header_bytes = 0
 
     # -- llhttp's callbacks ----------------------------------------------------------
 
     def on_message_begin(self) -> None:
+        self._method = b""
         self._in_head = True
         self._head_bytes = 0
         self._url = b""
@@ -279,6 +310,8 @@ class Connection:
         self._header_bytes = 0
 
     def on_url(self, url: bytes) -> None:
+        if not self._url:  # the method is read by now: a refusal of a HEAD sends no body
+            self._method = self.parser.get_method()
         self._url += url
         if len(self._url) > MAX_REQUEST_LINE:
             raise _Reject("414 URI Too Long", "URI too long")
@@ -295,7 +328,8 @@ class Connection:
         self._in_head = False
         parser = self.parser
         environ = self.base.copy()
-        environ["REQUEST_METHOD"] = parser.get_method().decode("ascii")
+        method = parser.get_method()
+        environ["REQUEST_METHOD"] = method.decode("ascii")
         url = self._url
         environ["RAW_URI"] = environ["REQUEST_URI"] = url.decode("latin-1")
         if url[:1] == b"/":
@@ -316,29 +350,29 @@ class Connection:
         if version != "1.1" and version != "1.0":
             raise _Reject("400 Bad Request", f"Unsupported HTTP version {version}")
         # llhttp takes "GET  /x" as "GET /x": a proxy might not. One space each, exactly.
-        line = b"%b %b HTTP/%b\r\n" % (parser.get_method(), url, version.encode())
+        line = b"%b %b HTTP/%b\r\n" % (method, url, version.encode())
         if line not in self._raw:
             raise _Reject("400 Bad Request", "Malformed request line")
         environ["SERVER_PROTOCOL"] = "HTTP/" + version
         chunked = False
         request = _Request(environ, parser.should_keep_alive(), version)
         for name, value in self._headers:
-            if b"_" in name:
+            key = _ENVIRON_KEYS.get(name) or _environ_key(name)
+            if not key:
                 continue  # X_Forwarded_For would pose as X-Forwarded-For: dropped, as gunicorn does
-            key = name.decode("latin-1").upper().replace("-", "_")
             text = value.decode("latin-1")
-            if key == "CONTENT_TYPE" or key == "CONTENT_LENGTH":
-                environ[key] = text
-                continue
-            if key == "TRANSFER_ENCODING":
-                # llhttp decodes chunked; anything else would hand the app coded bytes,
-                # and HTTP/1.0 has no chunked at all (RFC 9112 §6.1).
-                if text.strip().lower() != "chunked" or chunked or version == "1.0":
-                    raise _Reject("400 Bad Request", "Unsupported Transfer-Encoding")
-                chunked = True
-            elif key == "EXPECT" and text.strip().lower() == "100-continue":
-                request.continue_ = True
-            key = "HTTP_" + key
+            if key in _SPECIAL_KEYS:
+                if key == "HTTP_TRANSFER_ENCODING":
+                    # llhttp decodes chunked; anything else would hand the app coded bytes,
+                    # and HTTP/1.0 has no chunked at all (RFC 9112 §6.1).
+                    if text.strip().lower() != "chunked" or chunked or version == "1.0":
+                        raise _Reject("400 Bad Request", "Unsupported Transfer-Encoding")
+                    chunked = True
+                elif key == "HTTP_EXPECT":
+                    request.continue_ = text.strip().lower() == "100-continue"
+                else:  # CONTENT_TYPE, CONTENT_LENGTH: no HTTP_ prefix (PEP 3333)
+                    environ[key] = text
+                    continue
             if key in environ:
                 environ[key] += ("; " if key == "HTTP_COOKIE" else ",") + text
             else:
@@ -399,8 +433,14 @@ class Connection:
 
     def _refuse(self, reject: _Reject) -> None:
         self.open = False
-        # A client that wrote "HEAD " reads the answer as one to a HEAD: no body.
-        reject.head = bytes(self._raw).lstrip(b"\r\n").startswith(b"HEAD ")
+        # A client that wrote "HEAD /..." reads the answer as one to a HEAD: no body.
+        # Refused before its target, the method may be unknown (llhttp keeps the
+        # last one it read): then no body and no length, which reads the same
+        # either way on a connection that closes at once.
+        if self._in_head and self._method:
+            reject.head = self._method == b"HEAD"
+        elif self.parser.get_method() == b"HEAD":
+            reject.unsized = True
         request = self.parsing
         if request is not None:
             # Broken in its body (its head was fine, so it is answered in turn):
@@ -416,7 +456,14 @@ class Connection:
         if server is not None:
             self.waiting = server.tick
         try:
-            return self.sock.recv(READ_SIZE)
+            raw_recv = self._raw_recv
+            if raw_recv is None:
+                return self.sock.recv(READ_SIZE)
+            while True:
+                try:
+                    return raw_recv(READ_SIZE)  # type: ignore[no-any-return]
+                except BlockingIOError:
+                    self.sock._wait(self.sock._read_event)  # type: ignore[attr-defined]
         except OSError:  # reset, or shut down by the reaper: either way the client is gone
             return b""
         finally:
@@ -435,6 +482,15 @@ class Connection:
     # -- writing -------------------------------------------------------------------------
 
     def send(self, data: bytes) -> None:
+        raw_send = self._raw_send
+        if raw_send is not None:  # most responses fit the socket buffer: one call
+            try:
+                sent: int = raw_send(data)
+            except BlockingIOError:
+                sent = 0
+            if sent == len(data):
+                return
+            data = memoryview(data)[sent:]  # type: ignore[assignment]
         server = self.server
         if server is not None:
             self.waiting = server.tick  # a client that stops reading is reaped too
@@ -510,13 +566,16 @@ class Connection:
             f"HTTP/1.1 {reject.status}\r\nContent-Type: application/json\r\n"
             f"Content-Length: {len(body)}\r\nConnection: close\r\nDate: {http_date()}\r\n\r\n"
         )
+        if reject.unsized:
+            head = head.replace(f"Content-Length: {len(body)}\r\n", "")
         with contextlib.suppress(OSError):
-            self.send(head.encode() if reject.head else head.encode() + body)
+            self.send(head.encode() if reject.head or reject.unsized else head.encode() + body)
         self._log("-", reject.status[:3], len(body), 0.0)
 
     def _respond(self, request: _Request) -> bool:
         """Run the app for *request* and send its response; True to keep the connection."""
-        started = time.perf_counter()
+        logging_on = self.server is not None and self.server.access_log
+        started = time.perf_counter() if logging_on else 0.0
         environ = request.environ
         response = _Response(self, request)
         try:

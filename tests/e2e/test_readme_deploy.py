@@ -76,13 +76,16 @@ def wait_for(url: str, process: subprocess.Popen[bytes]) -> requests.Response:
 
 
 def test_readme_gunicorn_commands_work_in_a_fresh_venv(tmp_path: Path) -> None:
-    """README: ``pip install "microroute[gunicorn]"`` then ``gunicorn -k gevent hello:app``
-    and ``MICROROUTE_APP=app gunicorn -k gevent microroute.wsgi:app``, exactly as written."""
+    """README: ``pip install "microroute[gunicorn]"`` then ``gunicorn -k
+    microroute.gunicorn.Worker -w 4 hello:app``, ``gunicorn -k gevent hello:app`` and
+    ``MICROROUTE_APP=app gunicorn -k microroute.gunicorn.Worker microroute.wsgi:app``,
+    exactly as written."""
     install, *serve = readme_commands()
     assert install == 'pip install "microroute[gunicorn]"'
     assert serve == [
+        "gunicorn -k microroute.gunicorn.Worker -w 4 hello:app",
         "gunicorn -k gevent hello:app",
-        "MICROROUTE_APP=app gunicorn -k gevent microroute.wsgi:app",
+        "MICROROUTE_APP=app gunicorn -k microroute.gunicorn.Worker microroute.wsgi:app",
     ]
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
@@ -107,13 +110,14 @@ def test_readme_gunicorn_commands_work_in_a_fresh_venv(tmp_path: Path) -> None:
 
     checks = [
         (serve[0], EXAMPLES, "/hello/Ada", {"message": "Hello, Ada!"}),
-        (serve[1], EXAMPLES / "blog", "/api/posts", []),
+        (serve[1], EXAMPLES, "/hello/Ada", {"message": "Hello, Ada!"}),
+        (serve[2], EXAMPLES / "blog", "/api/posts", []),
     ]
     for command, cwd, path, expected in checks:
         port = free_port()
         server_env = {
             **env,
-            "GUNICORN_CMD_ARGS": f"--bind 127.0.0.1:{port} --workers 1",
+            "GUNICORN_CMD_ARGS": f"--bind 127.0.0.1:{port}",
             "BLOG_DB": str(tmp_path / "blog.sqlite3"),
         }
         process = start(command, cwd, venv, server_env)
