@@ -170,7 +170,8 @@ class StreamAborted(RuntimeError):
     (too late to change the status), a ``gevent.Timeout``. It is an
     ``Exception`` on purpose: gunicorn and pywsgi then log it and close the
     connection without the chunked body's last chunk, so the client sees an
-    incomplete body, never an error page spliced into it.
+    incomplete body, never an error page spliced into it; ``microroute run``
+    does the same without logging it twice.
     """
 
 

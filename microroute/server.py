@@ -48,6 +48,8 @@ from gevent.pool import Pool
 from gevent.server import StreamServer
 from werkzeug.wsgi import FileWrapper
 
+from .responses import StreamAborted
+
 if TYPE_CHECKING:
     from _typeshed.wsgi import WSGIApplication
 
@@ -588,6 +590,8 @@ class Connection:
         try:
             keep = response.send_all(result)
         except OSError:  # the client went away
+            keep = False
+        except StreamAborted:  # logged by the app with its route: the body is cut, as it must be
             keep = False
         except Exception:
             logger.exception(
