@@ -1,7 +1,9 @@
 """CORS and cookies in a real browser: headless Chromium calls the API cross-origin.
 
-Three real ``microroute run`` processes: the API (examples/auth/api.py), the page
-on an allowed origin, and the same page on an origin the API does not allow.
+Three real server processes: the API (examples/auth/api.py), served by each
+server kind in turn (``microroute run``, ``gunicorn -k gevent``, ``gunicorn -k
+microroute.gunicorn.Worker``), the page on an allowed origin, and the same page on
+an origin the API does not allow (both ``microroute run``).
 Chromium (Debian's package, driven by Playwright) enforces CORS as browsers do,
 so a pass means the headers are right, not just present. If the browser cannot
 start, the test fails: it never skips.
@@ -18,7 +20,7 @@ from playwright.sync_api import Browser, sync_playwright
 from servers import free_port
 
 if TYPE_CHECKING:
-    from servers import Server
+    from servers import Launcher, Server
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 
@@ -44,17 +46,19 @@ def chromium_path() -> str:
 
 
 @pytest.fixture(scope="module")
-def servers(spawn: Callable[..., Server]) -> dict[str, Server]:
-    api_port, allowed_port = free_port(), free_port()
-    api_url = f"http://127.0.0.1:{api_port}"
-    api = spawn(
-        "examples/auth/api.py",
-        api_port,
-        {
+def servers(spawn: Callable[..., Server], launch: Launcher) -> dict[str, Server]:
+    from servers import EXAMPLES, Target
+
+    allowed_port = free_port()
+    api = launch.start(
+        Target("auth-api", run="examples/auth/api.py", wsgi="api:app", chdir=EXAMPLES / "auth"),
+        fresh=True,
+        env={
             "AUTH_ALLOWED_ORIGINS": f"http://127.0.0.1:{allowed_port}",
             "MICROROUTE_SECRET_KEY": "browser-test",
         },
     )
+    api_url = api.url
     return {
         "api": api,
         "allowed": spawn("examples/auth/page.py", allowed_port, {"API_URL": api_url}),
