@@ -36,6 +36,7 @@ _EXPORTS = {
     "headers": "context",
     "session": "context",
     "not_found": "errors",
+    "on_disconnect": "context",
     "permanent_redirect": "errors",
     "redirect": "errors",
     "route": "routing",
@@ -58,6 +59,7 @@ __all__ = [
     "cors",
     "headers",
     "not_found",
+    "on_disconnect",
     "permanent_redirect",
     "redirect",
     "route",
@@ -66,7 +68,7 @@ __all__ = [
 
 if TYPE_CHECKING:
     from .app import App
-    from .context import cookies, headers, session
+    from .context import cookies, headers, on_disconnect, session
     from .cors import cors
     from .errors import (
         ControlFlow,

@@ -46,6 +46,7 @@ from werkzeug.wrappers import Response as _WerkzeugResponse
 
 from .cache import DEFAULT_MAX_BYTES, CacheStore, MemoryStore, RouteCache, static_reason
 from .context import DynamicUsage, RequestState, active, bind
+from .disconnect import DISCONNECT, Disconnect
 from .discovery import discover, discover_middleware
 from .errors import ControlFlow, HTTPError, StartupError, status_phrase
 from .handlers import BUILD_MARK, Endpoint, ReturnValueError, coerce
@@ -446,11 +447,19 @@ class App:
         # Each request runs in a copy of the server's context: a ContextVar
         # that user code sets here is gone for the next request on the same
         # keep-alive connection (the same greenlet). Stream chunks run in it too.
+        watch: Disconnect | None = None
+        if DISCONNECT not in environ:
+            # gunicorn's own gevent worker does not watch its clients: we do.
+            sock = environ.get("gunicorn.socket")
+            if sock is not None:
+                watch = environ[DISCONNECT] = Disconnect(sock)
         context = contextvars.copy_context()
         status, headers, body = context.run(self._respond, environ, early)
         if type(body) is StreamBody:
             body.context = context  # the generator runs later, with cookies() etc. still usable
         start_response(status, headers)
+        if watch is not None:
+            return watch.until_closed(body)
         return body
 
     def _respond(self, environ: WSGIEnviron, early: HTTPError | None) -> Reply:
@@ -487,6 +496,9 @@ class App:
         context, and a failure after the first chunk cuts the body cleanly.
         """
         where = f"the response to {environ['REQUEST_METHOD']} {environ.get('PATH_INFO')}"
+        watch = environ.get(DISCONNECT)
+        if watch is not None:
+            watch.watch(interrupt=True)
         try:
             iterator = iter(body)
             first = next(iterator, None)

@@ -21,7 +21,7 @@ first chunk.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextvars import ContextVar
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
@@ -45,6 +45,7 @@ __all__ = [
     "cookies",
     "current",
     "headers",
+    "on_disconnect",
     "session",
     "unbind",
 ]
@@ -517,6 +518,24 @@ def cookies() -> Cookies:
 def headers() -> EnvironHeaders:
     """The current request's headers (read-only, case-insensitive)."""
     return EnvironHeaders(current("headers()").environ)
+
+
+def on_disconnect(callback: Callable[[], Any]) -> None:
+    """Run *callback* (no arguments) once, if the client goes before the response is done.
+
+    The Fetch API's ``request.signal`` for Python: close an upstream call, stop
+    a long computation. It runs in a greenlet of its own, in the request's
+    context, as soon as the server sees the connection close (or at once if
+    it already has); its errors are logged. Without a server that watches the
+    connection (``microroute run``, either gunicorn worker) it never runs; the
+    TestClient runs it when a test closes a streamed response early. See
+    :mod:`microroute.disconnect`.
+    """
+    from .disconnect import DISCONNECT
+
+    watch = current("on_disconnect()").environ.get(DISCONNECT)
+    if watch is not None:
+        watch.on_disconnect(callback)
 
 
 def session() -> Session:

@@ -18,6 +18,7 @@ from typing import Any
 from werkzeug.datastructures import Headers as _WerkzeugHeaders
 from werkzeug.wrappers import Response as _WerkzeugResponse
 
+from .disconnect import DISCONNECT
 from .errors import StartupError
 from .requests import Request
 from .responses import (
@@ -171,7 +172,13 @@ def _bytes_reply(body: bytes, content_type: str, status: int) -> Reply:
     )
 
 
-def _stream_reply(iterator: Iterator[Any], status: int, source: str) -> Reply:
+def _stream_reply(
+    iterator: Iterator[Any], status: int, source: str, environ: dict[str, Any]
+) -> Reply:
+    # From here on the client's leaving interrupts the generator, even blocked.
+    watch = environ.get(DISCONNECT)
+    if watch is not None:
+        watch.watch(interrupt=True)
     # Prime before headers: an exception here still becomes an error response.
     try:
         first = next(iterator)
@@ -214,10 +221,10 @@ def _body_reply(body: Any, status: int, source: str, environ: dict[str, Any]) ->
     if isinstance(body, str):
         return _bytes_reply(body.encode(), TEXT_TYPE, status)
     if isinstance(body, EventStream):
-        line, headers, stream = _stream_reply(body, status, source)
+        line, headers, stream = _stream_reply(body, status, source, environ)
         return line, merge_headers(headers, EventStream.headers), stream
     if kind is types.GeneratorType or isinstance(body, Iterator):
-        return _stream_reply(body, status, source)
+        return _stream_reply(body, status, source, environ)
     raise ReturnValueError(
         f"{source} returned a {kind.__module__}.{kind.__qualname__}; return a dict, list, str,"
         " bytes, None, a generator, a Response or a (body, status[, headers]) tuple"

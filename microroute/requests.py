@@ -145,6 +145,20 @@ class Request(_WerkzeugRequest):
             body += more
         return body
 
+    @property
+    def disconnected(self) -> bool:
+        """Whether the client has closed the connection (the Fetch API's ``signal.aborted``).
+
+        A long handler can check it between steps and stop early. It looks at
+        the socket when read, so it is true as soon as the client is gone, on
+        ``microroute run`` and both gunicorn workers; elsewhere (another server,
+        a static build) it stays false. See :func:`microroute.on_disconnect`.
+        """
+        from .disconnect import DISCONNECT
+
+        watch = self.environ.get(DISCONNECT)
+        return watch is not None and watch.check()
+
     @cached_property
     def args(self) -> MultiDict[str, str]:
         """The query parameters; a query that is not UTF-8 is a 400, not a 500."""

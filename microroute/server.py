@@ -48,6 +48,7 @@ from gevent.pool import Pool
 from gevent.server import StreamServer
 from werkzeug.wsgi import FileWrapper
 
+from .disconnect import DISCONNECT, ClientGone, Disconnect
 from .responses import StreamAborted
 
 if TYPE_CHECKING:
@@ -580,16 +581,23 @@ class Connection:
         started = time.perf_counter() if logging_on else 0.0
         environ = request.environ
         response = _Response(self, request)
+        watch = environ[DISCONNECT] = Disconnect(self.sock)
         try:
             result = self.app(environ, response.start_response)
+        except ClientGone:  # interrupted while priming a stream: nobody to answer
+            watch.stop()
+            return False
         except Exception:
+            watch.stop()
             logger.exception("The application failed before it started a response")
             response.fail()
             self._access(request, response, started)
             return False
         try:
+            if type(result) is not list:  # a stream: the client's leaving interrupts it
+                watch.watch(interrupt=True)
             keep = response.send_all(result)
-        except OSError:  # the client went away
+        except (OSError, ClientGone):  # the client went away
             keep = False
         except StreamAborted:  # logged by the app with its route: the body is cut, as it must be
             keep = False
@@ -603,6 +611,7 @@ class Connection:
                 response.fail()
             keep = False
         finally:
+            watch.stop()
             close = getattr(result, "close", None)
             if close is not None:
                 try:

@@ -25,8 +25,10 @@ hop-by-hop header, ``start_response`` called twice, a body on a HEAD, 1xx, 204
 or 304 response, a body that disagrees with its ``Content-Length``). So a test
 passes only where production would serve the response.
 
-This module depends only on ``requests``, ``urllib3`` and the standard library,
-so it works for any WSGI app, not just microroute's.
+It works for any WSGI app, not just microroute's: beside ``requests`` and the
+standard library it only hands the app a :class:`~microroute.disconnect.Disconnect`
+(``environ["microroute.disconnect"]``) that fires when a test closes a streamed
+response before its end, as a browser closing its tab would.
 """
 
 from __future__ import annotations
@@ -48,6 +50,8 @@ from requests.cookies import extract_cookies_to_jar
 from requests.structures import CaseInsensitiveDict
 from requests.utils import get_encoding_from_headers
 from urllib3 import HTTPHeaderDict
+
+from .disconnect import DISCONNECT, Disconnect
 
 if TYPE_CHECKING:
     from _typeshed import OptExcInfo, WriteableBuffer
@@ -169,9 +173,12 @@ class WSGIAdapter(BaseAdapter):
         is read here, so app errors raise from the request call itself.
         """
         environ = build_environ(request)
+        # No socket to watch in-process: closing a streamed response before its
+        # end is this client's way to leave (on_disconnect callbacks run then).
+        watch = environ[DISCONNECT] = Disconnect(None, spawn=False)
         call = _AppCall()
         iterable = self.app(environ, call.start_response)
-        body = _AppBody(iterable, call)
+        body = _AppBody(iterable, call, watch)
         first = body.next_chunk()  # makes the status and headers final
         if call.status is None:
             body.close()
@@ -431,9 +438,14 @@ class _AppBody:
     raises, or when the response is closed early.
     """
 
-    def __init__(self, iterable: Iterable[bytes], call: _AppCall) -> None:
+    def __init__(
+        self, iterable: Iterable[bytes], call: _AppCall, watch: Disconnect | None = None
+    ) -> None:
         self._iterable = iterable
         self._call = call
+        self._watch = watch
+        #: The app's iterable ran to its end (closing it then is no disconnect).
+        self._finished = False
         self.closed = False
         #: Body bytes the response may carry (0: none at all), once headers are final.
         self.expected: int | None = None
@@ -482,6 +494,7 @@ class _AppBody:
             try:
                 chunk = next(self._iterator)
             except StopIteration:
+                self._finished = True
                 self.close()
                 if self.expected is not None:
                     self._ended()
@@ -508,6 +521,11 @@ class _AppBody:
         if self.closed:
             return
         self.closed = True
+        watch = self._watch
+        if watch is not None:
+            if not self._finished:
+                watch.fire()  # the test left before the end, as a client would
+            watch.stop()
         close = getattr(self._iterable, "close", None)
         if close is not None:
             close()
