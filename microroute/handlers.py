@@ -34,7 +34,7 @@ from .responses import (
     status_line,
 )
 from .routing import RESERVED_NAMES, RouteConfig
-from .sse import EventStream
+from .sse import HEARTBEAT_KEY, EventStream
 from .wire import header_problem
 
 __all__ = ["BUILD_MARK", "Context", "Endpoint", "ReturnValueError", "coerce"]
@@ -221,6 +221,9 @@ def _body_reply(body: Any, status: int, source: str, environ: dict[str, Any]) ->
     if isinstance(body, str):
         return _bytes_reply(body.encode(), TEXT_TYPE, status)
     if isinstance(body, EventStream):
+        register = environ.get(HEARTBEAT_KEY)
+        if register is not None:  # the server writes the heartbeats: no greenlet per stream
+            body.hand_heartbeats_to(register)
         line, headers, stream = _stream_reply(body, status, source, environ)
         return line, merge_headers(headers, EventStream.headers), stream
     if kind is types.GeneratorType or isinstance(body, Iterator):

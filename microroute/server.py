@@ -50,6 +50,7 @@ from werkzeug.wsgi import FileWrapper
 
 from .disconnect import DISCONNECT, ClientGone, Disconnect
 from .responses import StreamAborted
+from .sse import HEARTBEAT_KEY as HEARTBEAT
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import WSGIApplication
@@ -90,6 +91,7 @@ MAX_DRAIN = 1024 * 1024
 KEEPALIVE_TIMEOUT = 65.0
 #: Seconds a read or write may wait in the middle of a request or response.
 IO_TIMEOUT = 30.0
+
 
 _NO_BODY_STATUSES = frozenset({"204", "304"})
 _HEADERS_TOO_LARGE = "431 Request Header Fields Too Large"
@@ -253,6 +255,9 @@ class Connections:
             since = connection.waiting
             if since and tick - since > (self.keepalive if connection.idle else IO_TIMEOUT):
                 connection.shutdown()
+            beat = connection.beat
+            if beat is not None and tick - connection.last_write >= beat[0]:
+                connection.beat_now(tick)
 
     def run_reaper(self) -> None:
         """Reap once a second until stopped and every connection is gone (a greenlet)."""
@@ -275,6 +280,16 @@ class Connection:
         self.sock = sock
         self.base = base
         self.server = server
+        #: What the app asked: write *payload* whenever the response is this many seconds idle.
+        self._beat_wanted: tuple[float, bytes] | None = None
+        #: (seconds, framed payload) while a response that asked for heartbeats streams.
+        self.beat: tuple[float, bytes] | None = None
+        #: The :attr:`Connections.tick` of the last write.
+        self.last_write = 0
+        #: Blocked in a write: nothing else may write now.
+        self.writing = False
+        #: Bytes of a heartbeat the socket could not take at once, sent before anything else.
+        self._pending_out = b""
         self.parser = httptools.HttpRequestParser(self)
         # gevent's recv() and sendall() are Python loops around the real socket's
         # calls; a plain TCP socket (never TLS, whose bytes must be encrypted) is
@@ -282,6 +297,8 @@ class Connection:
         plain = type(sock) is gevent.socket.socket and hasattr(sock, "_read_event")
         self._raw_recv = sock._sock.recv if plain else None  # type: ignore[attr-defined]
         self._raw_send = sock._sock.send if plain else None  # type: ignore[attr-defined]
+        if plain and server is not None:  # the reaper writes heartbeats with that send
+            base[HEARTBEAT] = self.heartbeat
         #: Requests parsed through their headers, waiting to be served, in order.
         self.ready: deque[_Request | _Reject] = deque()
         #: The request llhttp is in the middle of (its body may still arrive).
@@ -485,6 +502,11 @@ class Connection:
     # -- writing -------------------------------------------------------------------------
 
     def send(self, data: bytes) -> None:
+        server = self.server
+        if server is not None:
+            self.last_write = server.tick
+        if self._pending_out:
+            data, self._pending_out = self._pending_out + data, b""
         raw_send = self._raw_send
         if raw_send is not None:  # most responses fit the socket buffer: one call
             try:
@@ -494,13 +516,36 @@ class Connection:
             if sent == len(data):
                 return
             data = memoryview(data)[sent:]  # type: ignore[assignment]
-        server = self.server
         if server is not None:
             self.waiting = server.tick  # a client that stops reading is reaped too
+        self.writing = True
         try:
             self.sock.sendall(data)
         finally:
+            self.writing = False
             self.waiting = 0
+
+    def heartbeat(self, seconds: float, payload: bytes) -> None:
+        """For the app: write *payload* into this response whenever it is *seconds* idle.
+
+        The reaper does it (:meth:`Connections.reap`), so an idle stream costs
+        no greenlet and no timer of its own. The payload must be harmless in
+        the body at any point between chunks (SSE's comment line is).
+        """
+        self._beat_wanted = (seconds, payload)
+
+    def beat_now(self, tick: int) -> None:
+        """Write the heartbeat, if the socket takes it without waiting (from the reaper)."""
+        beat, raw_send = self.beat, self._raw_send
+        if beat is None or raw_send is None or self.writing or self._pending_out:
+            return
+        try:
+            sent: int = raw_send(beat[1])
+        except OSError:  # full (the client is not reading) or gone: no heartbeat due
+            return
+        self.last_write = tick
+        if sent < len(beat[1]):
+            self._pending_out = beat[1][sent:]  # the connection sends it before its next bytes
 
     def shutdown(self) -> None:
         """End the connection from another greenlet: its blocked read or write fails."""
@@ -612,6 +657,7 @@ class Connection:
             keep = False
         finally:
             watch.stop()
+            self.beat = self._beat_wanted = None
             close = getattr(result, "close", None)
             if close is not None:
                 try:
@@ -745,6 +791,12 @@ class _Response:
     def _send_head(self, first: bytes | None, last: bool) -> None:
         head = self._head_bytes(first, last)
         self.headers_sent = True
+        connection = self.connection
+        wanted = connection._beat_wanted
+        if wanted is not None and not self._head and not last and self.length is None:
+            payload = wanted[1]
+            framed = b"%x\r\n%b\r\n" % (len(payload), payload) if self.chunked else payload
+            connection.beat = (wanted[0], framed)
         if first and not self._head:
             first = self._frame(first)
             self.connection.send(head + first)

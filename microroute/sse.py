@@ -24,22 +24,25 @@ A handler returns :class:`EventStream` like any other body (a ``(stream,
 status, headers)`` tuple works too); it is streamed as a generator is: primed
 before headers, sent event by event, closed when the client goes away.
 
-**Why heartbeats need a second greenlet.** Proxies and load balancers drop a
-connection that has been silent for a while (often 30-60 s), so an idle stream
-must send something: a comment line, which every EventSource ignores. But a
-generator blocked in ``time.sleep()`` or a socket read cannot be interrupted
-from its own greenlet to write one. So, when heartbeats are on, the generator
-runs in a greenlet of its own and hands each encoded event over through a
-one-event slot; the greenlet that writes the response waits on that slot with
-a timeout, and every timeout becomes a ``: heartbeat`` comment. The generator
-waits only when the slot is still full, so a slow client never lets it run
-more than one event ahead. The slot is two
-``Waiter`` objects rather than a ``gevent.queue.Queue``: a queue costs ~2.5 KiB
-per stream, which 10,000 streams feel (see ``benchmarks/README-sse.md``).
+**Who writes the heartbeats.** Proxies and load balancers drop a connection
+that has been silent for a while (often 30-60 s), so an idle stream must send
+something: a comment line, which every EventSource ignores. But a generator
+blocked in ``time.sleep()`` or a socket read cannot write one from its own
+greenlet. Under ``microroute run`` and ``gunicorn -k microroute.gunicorn.Worker``
+the server writes it: the stream hands its heartbeat to the server
+(:meth:`EventStream.hand_heartbeats_to`) and the generator runs inline, and the
+server's once-a-second reaper writes ``: heartbeat`` into any such response
+idle for ``heartbeat`` seconds (to the second) — no greenlet or timer per
+stream. Elsewhere (``gunicorn -k gevent``), the generator runs in a greenlet
+of its own and hands each encoded event over through a one-event slot; the
+greenlet that writes the response waits on that slot with a timeout, and every
+timeout becomes a ``: heartbeat`` comment. The generator waits only when the
+slot is still full, so a slow client never lets it run more than one event
+ahead. The slot is two ``Waiter`` objects rather than a ``gevent.queue.Queue``
+(a queue costs ~2.5 KiB per stream, see ``benchmarks/README-sse.md``).
 Closing the stream kills that greenlet, which raises ``GreenletExit`` where
 the generator is blocked, so its ``finally:`` runs.
-``EventStream(gen, heartbeat=None)`` runs the generator inline, with no extra
-greenlet, for apps that do not need heartbeats.
+``EventStream(gen, heartbeat=None)`` runs the generator inline everywhere.
 
 Heartbeats fire while the generator waits cooperatively (under ``microroute
 run`` or ``gunicorn -k gevent``, where ``time.sleep`` and sockets are
@@ -50,7 +53,7 @@ from __future__ import annotations
 
 import contextvars
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -68,6 +71,10 @@ __all__ = ["HEARTBEAT", "Event", "EventStream", "encode_event"]
 
 #: What an idle stream sends every ``heartbeat`` seconds: an SSE comment.
 HEARTBEAT = b": heartbeat\n\n"
+#: The environ key under which a server offers to write heartbeats itself:
+#: ``environ[HEARTBEAT_KEY](seconds, payload)`` (``microroute run`` and the
+#: microroute gunicorn worker do).
+HEARTBEAT_KEY = "microroute.heartbeat"
 
 #: Seconds :meth:`EventStream.close` waits for the generator's ``finally:``.
 CLOSE_TIMEOUT = 5.0
@@ -216,6 +223,23 @@ class EventStream:
         self._reader: Waiter[Any] | None = None  # the response's greenlet, waiting
         self._writer: Waiter[Any] | None = None  # the generator's greenlet, waiting
         self._closing: _GeventEvent | None = None
+
+    def hand_heartbeats_to(self, register: Callable[[float, bytes], Any]) -> None:
+        """Let the server write the heartbeats: the generator then runs inline.
+
+        A server that watches its idle streams (``microroute run``'s reaper)
+        writes the ``: heartbeat`` comment itself, so the stream needs no
+        greenlet or timer of its own. Called by the app before the stream is
+        primed; a server without that offer keeps the greenlet.
+        """
+        if self._heartbeat is not None and self._pump is None:
+            register(self._heartbeat, HEARTBEAT)
+            self._heartbeat = None
+
+    @property
+    def heartbeat(self) -> float | None:
+        """Seconds of silence between heartbeats this stream sends itself (``None``: none)."""
+        return self._heartbeat
 
     @staticmethod
     def last_event_id(request: Request | None = None) -> str | None:

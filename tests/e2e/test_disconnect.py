@@ -116,3 +116,27 @@ def test_a_client_that_stays_is_not_taken_for_gone(server: Server) -> None:
         time.sleep(0.5)
         record = requests.get(f"{server.url}/seen/{key}", timeout=TIMEOUT).json()
         assert "closed" not in record  # still streaming: the client never left
+
+
+def test_an_idle_stream_gets_heartbeats_between_events(server: Server) -> None:
+    """Heartbeats while the generator is blocked: well framed, about every `heartbeat` seconds.
+
+    On microroute's own loop the server writes them (no greenlet per stream);
+    on gunicorn -k gevent the stream's own greenlet does: the bytes are the same.
+    """
+    key = uuid.uuid4().hex
+    started = time.monotonic()
+    with requests.get(
+        f"{server.url}/idle-sse/{key}?heartbeat=1", stream=True, timeout=TIMEOUT
+    ) as response:
+        lines = response.iter_lines()
+        assert next(lines) == b'data: {"first":true}'
+        assert next(lines) == b""
+        beats = 0
+        while beats < 3:
+            line = next(lines)
+            if line:
+                assert line == b": heartbeat"
+                beats += 1
+    took = time.monotonic() - started
+    assert 2.0 < took < 6.0, took  # three heartbeats, a second or so apart
