@@ -34,7 +34,7 @@ from .responses import (
     status_line,
 )
 from .routing import RESERVED_NAMES, RouteConfig
-from .sse import HEARTBEAT_KEY, EventStream
+from .sse import HEARTBEAT_KEY, EventStream, encode_event
 from .wire import header_problem
 
 __all__ = ["BUILD_MARK", "Context", "Endpoint", "ReturnValueError", "coerce"]
@@ -173,7 +173,12 @@ def _bytes_reply(body: bytes, content_type: str, status: int) -> Reply:
 
 
 def _stream_reply(
-    iterator: Iterator[Any], status: int, source: str, environ: dict[str, Any]
+    iterator: Iterator[Any],
+    status: int,
+    source: str,
+    environ: dict[str, Any],
+    encode: Callable[[Any], bytes] | None = None,
+    closable: object = None,
 ) -> Reply:
     # From here on the client's leaving interrupts the generator, even blocked.
     watch = environ.get(DISCONNECT)
@@ -182,10 +187,12 @@ def _stream_reply(
     # Prime before headers: an exception here still becomes an error response.
     try:
         first = next(iterator)
+        if encode is not None:
+            first = encode(first)
     except StopIteration:
         first_bytes, content_type = None, TEXT_TYPE
     except BaseException:
-        close = getattr(iterator, "close", None)
+        close = getattr(closable or iterator, "close", None)
         if close is not None:
             close()
         raise
@@ -199,7 +206,7 @@ def _stream_reply(
             raise ReturnValueError(str(exc)) from None
         content_type = TEXT_TYPE if isinstance(first, str) else BYTES_TYPE
     headers = [("Content-Type", content_type), *_STREAM_HEADERS]
-    return status_line(status), headers, StreamBody(first_bytes, iterator, source)
+    return status_line(status), headers, StreamBody(first_bytes, iterator, source, encode, closable)
 
 
 def _body_reply(body: Any, status: int, source: str, environ: dict[str, Any]) -> Reply:
@@ -224,7 +231,12 @@ def _body_reply(body: Any, status: int, source: str, environ: dict[str, Any]) ->
         register = environ.get(HEARTBEAT_KEY)
         if register is not None:  # the server writes the heartbeats: no greenlet per stream
             body.hand_heartbeats_to(register)
-        line, headers, stream = _stream_reply(body, status, source, environ)
+        events = body.inline()
+        if events is not None:  # the generator runs inline: pulled and encoded directly
+            reply = _stream_reply(events, status, source, environ, encode_event, body)
+        else:
+            reply = _stream_reply(body, status, source, environ)
+        line, headers, stream = reply
         return line, merge_headers(headers, EventStream.headers), stream
     if kind is types.GeneratorType or isinstance(body, Iterator):
         return _stream_reply(body, status, source, environ)

@@ -21,8 +21,7 @@ import json
 import logging
 import math
 import uuid
-from collections.abc import Iterable, Iterator
-from functools import partial
+from collections.abc import Callable, Iterable, Iterator
 from http import HTTPStatus
 from typing import Any
 
@@ -184,13 +183,23 @@ class StreamBody:
     in the request's own context (:attr:`context`).
     """
 
-    __slots__ = ("_closable", "_first", "_iterator", "_source", "context")
+    __slots__ = ("_closable", "_encode", "_first", "_iterator", "_source", "context")
 
-    def __init__(self, first: bytes | None, iterator: Iterator[Any], source: str) -> None:
+    def __init__(
+        self,
+        first: bytes | None,
+        iterator: Iterator[Any],
+        source: str,
+        encode: Callable[[Any], bytes] | None = None,
+        closable: object = None,
+    ) -> None:
         self._first = first
         self._iterator = iterator
-        self._closable: object = iterator
+        #: What close() closes: the iterator, or what it came from (an EventStream).
+        self._closable: object = iterator if closable is None else closable
         self._source = source
+        #: Turns each item into bytes (an EventStream's events), or None.
+        self._encode = encode
         #: The request's context, entered for each chunk, so cookies(),
         #: headers() and session() work inside the generator and nothing it
         #: sets leaks into the next request on the connection.
@@ -211,17 +220,27 @@ class StreamBody:
         wrapped._closable = body
         return wrapped
 
-    def __iter__(self) -> Iterator[bytes]:
-        first, self._first = self._first, None
-        if first:
-            yield first
-        iterator, context = self._iterator, self.context
-        pull = iterator.__next__ if context is None else partial(context.run, next, iterator)
+    def __iter__(self) -> StreamBody:
+        return self
+
+    def __next__(self) -> bytes:
+        # An iterator, not a generator: a stream held open costs no generator
+        # frame, and one C stack level less in every parked greenlet.
+        first = self._first
+        if first is not None:
+            self._first = None
+            if first:
+                return first
+        iterator, context, encode = self._iterator, self.context, self._encode
         while True:
             try:
-                chunk = pull()
+                # Called here, not through a helper: every C call on this path
+                # is stack a parked stream's greenlet keeps.
+                chunk = next(iterator) if context is None else context.run(next, iterator)
+                if encode is not None:
+                    chunk = encode(chunk)
             except StopIteration:
-                return
+                raise
             except (GeneratorExit, GreenletExit):
                 self.close()  # the server is closing the stream or killing its greenlet
                 raise
@@ -243,7 +262,7 @@ class StreamBody:
                 ) from exc
             data = chunk_bytes(chunk, self._source)
             if data:  # an empty chunk would end a chunked response early
-                yield data
+                return data
 
     def close(self) -> None:
         close = getattr(self._closable, "close", None)

@@ -191,8 +191,9 @@ class EventStream:
     not buffer it). Like any streamed body it is primed before headers are
     sent (an error or a ``redirect()`` before the first event is a proper
     response, whatever the heartbeat) and closed when the client disconnects, which runs the
-    generator's ``finally:``. A disconnect is noticed at the next write: the
-    next event or heartbeat.
+    generator's ``finally:`` (on ``microroute run`` and both gunicorn
+    workers, within a second, even while it blocks: see
+    :mod:`microroute.disconnect`).
 
     :param source: an iterable of events, typically a generator.
     :param heartbeat: seconds of silence after which a ``: heartbeat`` comment
@@ -235,6 +236,17 @@ class EventStream:
         if self._heartbeat is not None and self._pump is None:
             register(self._heartbeat, HEARTBEAT)
             self._heartbeat = None
+
+    def inline(self) -> Iterator[Any] | None:
+        """The events themselves, when this stream runs them inline (no heartbeat greenlet).
+
+        The app then pulls and encodes them in the response's own iteration,
+        one frame less on a parked stream's stack than going through
+        ``__next__``; ``None`` when a greenlet of its own must run them.
+        """
+        if self._heartbeat is None and self._pump is None:
+            return self._iterator
+        return None
 
     @property
     def heartbeat(self) -> float | None:
