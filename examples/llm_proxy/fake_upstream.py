@@ -7,7 +7,9 @@ TOKEN}}]}`` per token and a final ``data: [DONE]``.
 
     microroute run examples/llm_proxy/fake_upstream.py --port 8001
 
-``FAKE_LLM_DELAY`` sets the seconds between tokens (default 0.05).
+``FAKE_LLM_DELAY`` sets the seconds between tokens (default 0.05). ``GET
+/v1/streams`` tells, for each stream it served, how many tokens it sent and
+when it stopped: how the proxy's tests see that a client leaving stops it.
 """
 
 from __future__ import annotations
@@ -20,6 +22,9 @@ from typing import Any
 from microroute import App, EventStream, Request, Router
 
 router = Router()  # its own router: the proxy may be loaded in the same process
+
+#: One record per stream served: tokens sent, and when (server clock) it stopped.
+streams: list[dict[str, Any]] = []
 
 ANSWER = (
     "Route handlers are plain functions named after HTTP methods, and a streamed "
@@ -40,13 +45,25 @@ def completions(request: Request) -> EventStream:
     delay = float(os.environ.get("FAKE_LLM_DELAY", "0.05"))
     answer = f"You asked: {prompt!r}. {ANSWER}" if prompt else ANSWER
 
+    record: dict[str, Any] = {"sent": 0, "of": len(tokens(answer)), "stopped": None}
+    streams.append(record)
+
     def chunks() -> Iterator[str | dict[str, Any]]:
-        for token in tokens(answer):
-            yield {"choices": [{"delta": {"content": token}}]}
-            time.sleep(delay)
-        yield "[DONE]"
+        try:
+            for token in tokens(answer):
+                yield {"choices": [{"delta": {"content": token}}]}
+                record["sent"] += 1
+                time.sleep(delay)
+            yield "[DONE]"
+        finally:
+            record["stopped"] = time.time()
 
     return EventStream(chunks(), heartbeat=None)
+
+
+@router.get("/v1/streams", dynamic="force-dynamic")
+def served() -> list[dict[str, Any]]:
+    return streams
 
 
 app = App(router)

@@ -3,9 +3,11 @@
 The upstream call uses ``requests`` with ``stream=True``: under ``microroute
 run`` or ``gunicorn -k gevent`` its socket is gevent's, so a thousand open
 proxies are a thousand cheap greenlets, not threads. Each upstream token is
-re-sent as soon as it arrives (nothing is buffered), and when the browser goes
-away the generator is closed, its ``finally:`` closes the upstream response,
-and the upstream stops generating: nobody pays for tokens no one reads.
+re-sent as soon as it arrives (nothing is buffered). When the browser goes away
+the server notices within a second, even while the relay waits for the
+upstream's next token: ``on_disconnect`` closes the upstream response at once,
+and the generator's ``finally:`` runs too, so the upstream stops generating
+and nobody pays for tokens no one reads.
 
 Run the fake upstream and the proxy, then ask:
 
@@ -25,7 +27,16 @@ from collections.abc import Iterator
 
 import requests
 
-from microroute import App, Event, EventStream, HTTPError, Request, Router, ValidationError
+from microroute import (
+    App,
+    Event,
+    EventStream,
+    HTTPError,
+    Request,
+    Router,
+    ValidationError,
+    on_disconnect,
+)
 
 router = Router()
 
@@ -66,6 +77,7 @@ def chat(request: Request) -> EventStream:
         upstream.raise_for_status()
     except requests.RequestException as exc:
         raise HTTPError(502, f"upstream failed: {exc}") from None
+    on_disconnect(upstream.close)  # the tab closed: stop the upstream at once
 
     def relay() -> Iterator[Event]:
         count = 0
