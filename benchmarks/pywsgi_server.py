@@ -11,7 +11,6 @@ the package.
 from __future__ import annotations
 
 import contextlib
-import errno
 import signal
 import socket
 import sys
@@ -22,6 +21,8 @@ import gevent
 from gevent.pool import Pool
 from gevent.pywsgi import WSGIHandler, WSGIServer
 
+from microroute.server import make_listener
+
 if TYPE_CHECKING:
     from _typeshed.wsgi import WSGIApplication
 
@@ -30,7 +31,6 @@ __all__ = [
     "STOP_TIMEOUT",
     "MicrorouteHandler",
     "MicrorouteServer",
-    "make_listener",
     "serve",
 ]
 
@@ -185,39 +185,6 @@ class MicrorouteServer(WSGIServer):
         with contextlib.suppress(OSError):
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         super().handle(sock, address)
-
-
-def make_listener(host: str, port: int, backlog: int = BACKLOG) -> socket.socket:
-    """Bind and listen on *host*:*port* with ``SO_REUSEADDR`` and a deep backlog.
-
-    ``SO_REUSEADDR`` lets a restarted server (``--reload``, a deploy) bind
-    again while old connections sit in ``TIME_WAIT``. Uses gevent's socket, so
-    it cooperates whether or not the process is monkey-patched.
-
-    Raises :class:`~microroute.errors.StartupError` when the address is busy
-    or cannot be bound, with one line saying which address and why.
-    """
-    from microroute.errors import StartupError
-
-    try:
-        infos = socket.getaddrinfo(host, port, socket.AF_UNSPEC, socket.SOCK_STREAM)
-    except socket.gaierror as exc:
-        raise StartupError(f"cannot listen on {host}:{port}: unknown host ({exc})") from None
-    family, _, _, _, sockaddr = infos[0]
-    sock = gevent.socket.socket(family, socket.SOCK_STREAM)
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(sockaddr)
-        sock.listen(backlog)
-    except OSError as exc:
-        sock.close()
-        if exc.errno == errno.EADDRINUSE:
-            reason = "the port is already in use (is another server running? try --port)"
-        else:
-            reason = exc.strerror or str(exc)
-        raise StartupError(f"cannot listen on {host}:{port}: {reason}") from None
-    sock.setblocking(False)
-    return sock
 
 
 def _url(sock: socket.socket) -> str:

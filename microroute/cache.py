@@ -611,19 +611,13 @@ class RouteCache:
         built = self._build(endpoint, path, params)
         if built is None:  # the build called cookies(), headers() or session()
             return self._run(endpoint, live, params)
-        reply, made_by_handler = built
-        status, headers, body = reply
-        if type(body) is not list:  # a stream: never stored, but made with no request
-            endpoint.dynamic_reason = "streams its response"
+        reply = built[0]
+        entry = self._judge(endpoint, *built)
+        if entry is None or not keep:
+            if type(reply[2]) is list and endpoint.dynamic_reason is None:
+                flight.reply = reply  # made with no request: the waiters may have it too
             return reply
-        reason = dynamic_headers(headers)
-        if reason is not None:
-            endpoint.dynamic_reason = reason
-            return reply
-        if not (keep and made_by_handler and status.startswith("200 ")):
-            flight.reply = reply
-            return reply
-        entry = flight.entry = self._entry(endpoint, reply)
+        flight.entry = entry
         self._set(path, entry)
         return _reply(entry, entry.miss, if_none_match)
 
@@ -640,24 +634,40 @@ class RouteCache:
                 built = self._build(endpoint, path, params)
                 if built is None:
                     return  # the route proved dynamic: its entries are no longer served
-                (status, headers, body), made_by_handler = built
-                if type(body) is not list:
-                    _close(body)
-                    endpoint.dynamic_reason = "streams its response"
+                entry = self._judge(endpoint, *built)
+                if entry is not None:
+                    self._set(path, entry)
                     return
-                reason = dynamic_headers(headers)
-                if reason is not None:
-                    endpoint.dynamic_reason = reason
-                elif made_by_handler and status.startswith("200 "):
-                    self._set(path, self._entry(endpoint, (status, headers, body)))
-                else:
-                    logger.warning("Revalidating %s gave %s; keeping the stale copy", path, status)
+                _close(built[0][2])
+                if endpoint.dynamic_reason is None:
+                    logger.warning(
+                        "Revalidating %s gave %s; keeping the stale copy", path, built[0][0]
+                    )
             finally:
                 lock.release()
         except Exception:
             logger.exception("Revalidating %s failed; keeping the stale copy", path)
         finally:
             self._flights.finish(path)
+
+    def _judge(self, endpoint: Endpoint, reply: Reply, made_by_handler: bool) -> Entry | None:
+        """The entry a build's *reply* makes, or None; marks the route dynamic if it proves so.
+
+        A stream, or ``Set-Cookie``/``Vary``/``Cache-Control: no-store, private``,
+        makes the route dynamic; anything but the handler's own 200 is simply
+        not stored.
+        """
+        status, headers, body = reply
+        if type(body) is not list:
+            endpoint.dynamic_reason = "streams its response"
+            return None
+        reason = dynamic_headers(headers)
+        if reason is not None:
+            endpoint.dynamic_reason = reason
+            return None
+        if not (made_by_handler and status.startswith("200 ")):
+            return None
+        return self._entry(endpoint, reply)
 
     @staticmethod
     def _entry(endpoint: Endpoint, reply: Reply) -> Entry:

@@ -873,30 +873,29 @@ def _bad_header(headers: list[tuple[str, str]]) -> str:
     return "invalid response headers"
 
 
-_date_second = -1
-_date_text = ""
-_stamp_second = -1
-_stamp_text = ""
+class _EverySecond:
+    """A ``strftime`` text made at most once a second (the Date header, the access log)."""
+
+    __slots__ = ("_convert", "_format", "_second", "_text")
+
+    def __init__(self, format: str, convert: Callable[[float], time.struct_time]) -> None:
+        self._format = format
+        self._convert = convert
+        self._second = -1
+        self._text = ""
+
+    def __call__(self) -> str:
+        now = int(time.time())
+        if now != self._second:
+            self._text = time.strftime(self._format, self._convert(now))
+            self._second = now
+        return self._text
 
 
-def http_date() -> str:
-    """The ``Date`` header, formatted once a second."""
-    global _date_second, _date_text
-    now = int(time.time())
-    if now != _date_second:
-        _date_text = time.strftime("%a, %d %b %Y %H:%M:%S GMT", time.gmtime(now))
-        _date_second = now
-    return _date_text
-
-
-def log_stamp() -> str:
-    """The access log's local timestamp, formatted once a second."""
-    global _stamp_second, _stamp_text
-    now = int(time.time())
-    if now != _stamp_second:
-        _stamp_text = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(now))
-        _stamp_second = now
-    return _stamp_text
+#: The ``Date`` header's value.
+http_date = _EverySecond("%a, %d %b %Y %H:%M:%S GMT", time.gmtime)
+#: The access log's local timestamp.
+log_stamp = _EverySecond("%Y-%m-%d %H:%M:%S", time.localtime)
 
 
 def base_environ(sock: socket.socket, address: Any, url_scheme: str = "http") -> dict[str, Any]:

@@ -52,6 +52,7 @@ from requests.utils import get_encoding_from_headers
 from urllib3 import HTTPHeaderDict
 
 from .disconnect import DISCONNECT, Disconnect
+from .wire import HOP_BY_HOP, TOKEN, VALUE
 
 if TYPE_CHECKING:
     from _typeshed import OptExcInfo, WriteableBuffer
@@ -62,17 +63,13 @@ __all__ = ["TestClient", "WSGIAdapter", "WSGIProtocolError", "build_environ"]
 _READ_SIZE = 64 * 1024
 
 # What gunicorn (gunicorn/http/wsgi.py) accepts on the wire, which is RFC 9110's
-# grammar: a status is 3DIGIT SP reason, a header name a token, a header value
-# SP / HTAB / VCHAR / obs-text (so no CR, LF, NUL or other controls, and
-# nothing past latin-1, which is how WSGI header strings reach the socket).
+# grammar (microroute.wire holds it for the app's own check): a status is
+# 3DIGIT SP reason, a header name a token, a header value SP / HTAB / VCHAR /
+# obs-text; hop-by-hop headers are the server's (PEP 3333).
 _STATUS_RE = re.compile(r"[1-5][0-9]{2} [ \t\x21-\x7e\x80-\xff]*")
-_TOKEN_RE = re.compile(r"[!#$%&'*+\-.^_`|~0-9a-zA-Z]+")
-_VALUE_RE = re.compile(r"[ \t\x21-\x7e\x80-\xff]*")
-# PEP 3333: an application must not send hop-by-hop headers; the server frames.
-_HOP_BY_HOP = frozenset(
-    ("connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te",
-     "trailer", "trailers", "transfer-encoding", "upgrade")
-)  # fmt: skip
+_TOKEN_RE = TOKEN
+_VALUE_RE = VALUE
+_HOP_BY_HOP = HOP_BY_HOP
 
 
 class WSGIProtocolError(AssertionError):

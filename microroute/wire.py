@@ -20,12 +20,20 @@ import re
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-__all__ = ["HOP_BY_HOP", "check_header", "header_problem", "headers_problem", "without_body"]
+__all__ = [
+    "HOP_BY_HOP",
+    "TOKEN",
+    "VALUE",
+    "check_header",
+    "header_problem",
+    "headers_problem",
+    "without_body",
+]
 
 # RFC 9110 §5.1 token and §5.5 field-value (SP / HTAB / VCHAR / obs-text), the
 # same expressions gunicorn enforces on responses.
-_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9a-zA-Z]+")
-_VALUE = re.compile(r"[ \t\x21-\x7e\x80-\xff]*")
+TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9a-zA-Z]+")
+VALUE = re.compile(r"[ \t\x21-\x7e\x80-\xff]*")
 
 
 # PEP 3333: hop-by-hop headers are the server's. gunicorn drops them and pywsgi
@@ -38,13 +46,13 @@ HOP_BY_HOP = frozenset(
 
 def header_problem(name: object, value: object) -> str | None:
     """Why ``name: value`` cannot be sent, or ``None`` when it can."""
-    if not isinstance(name, str) or not _TOKEN.fullmatch(name):
+    if not isinstance(name, str) or not TOKEN.fullmatch(name):
         return f"header name {name!r} is not an HTTP token"
     if name.lower() in HOP_BY_HOP:
         return f"header {name!r} is hop-by-hop: the server sets it (PEP 3333)"
     if not isinstance(value, str):
         return f"header {name!r} has a {type(value).__name__} value; header values are str"
-    if not _VALUE.fullmatch(value):
+    if not VALUE.fullmatch(value):
         if any(c in value for c in "\r\n\0"):
             return f"header {name!r} has a line break or NUL in its value"
         if any(ord(c) > 0xFF for c in value):
