@@ -2,7 +2,7 @@
 
 In-process there is no socket to watch: the TestClient's way to leave is closing
 a streamed response before its end, which runs the callbacks and closes the
-generator. Real servers are in tests/e2e/test_disconnect.py.
+generator. Real servers are in tests/e2e/test_disconnect_servers.py.
 """
 
 from __future__ import annotations
