@@ -108,6 +108,15 @@ def _parser() -> argparse.ArgumentParser:
         " idle timeout of nginx's upstream pools and load balancers)",
     )
     run.add_argument(
+        "--timeout-io",
+        dest="io_timeout",
+        type=_seconds,
+        default=30.0,
+        metavar="SECONDS",
+        help="disconnect a client that stalls this long within a request or a response,"
+        " or takes this long to send a request's headers (default: 30)",
+    )
+    run.add_argument(
         "--no-access-log",
         dest="access_log",
         action="store_false",
@@ -157,6 +166,7 @@ def _run(args: argparse.Namespace, argv: list[str]) -> int:
             access_log=args.access_log,
             banner=_banner(app),
             keepalive=args.keepalive,
+            io_timeout=args.io_timeout,
         )
     except StartupError as exc:
         print(f"error: {exc}", file=sys.stderr, flush=True)

@@ -227,10 +227,17 @@ class Connections:
     cancelled around every read and write.)
     """
 
-    def __init__(self, access_log: bool = False, keepalive: float = KEEPALIVE_TIMEOUT) -> None:
+    def __init__(
+        self,
+        access_log: bool = False,
+        keepalive: float = KEEPALIVE_TIMEOUT,
+        io_timeout: float = IO_TIMEOUT,
+    ) -> None:
         self.access_log = access_log
         #: Seconds an idle keep-alive connection is kept.
         self.keepalive = keepalive
+        #: Seconds a client may stall within a request (or a request's head may take).
+        self.io_timeout = io_timeout
         #: Set by :meth:`stop`: connections end after their current request.
         self.stopping = False
         #: Every connection being served.
@@ -253,7 +260,10 @@ class Connections:
         tick = self.tick
         for connection in list(self.all):
             since = connection.waiting
-            if since and tick - since > (self.keepalive if connection.idle else IO_TIMEOUT):
+            if since and tick - since > (self.keepalive if connection.idle else self.io_timeout):
+                connection.shutdown()
+            elif connection._in_head and tick - connection.head_began > self.io_timeout:
+                # A head sent a byte at a time (slowloris) gets IO_TIMEOUT in all.
                 connection.shutdown()
             beat = connection.beat
             if beat is not None and tick - connection.last_write >= beat[0]:
@@ -308,6 +318,8 @@ class Connection:
         self.idle = False
         #: The :attr:`Connections.tick` at which it began waiting for the client (0: not).
         self.waiting = 0
+        #: The tick at which the request being parsed began: its head has IO_TIMEOUT in all.
+        self.head_began = 0
         #: Bytes fed since the current message began, while its head was incomplete.
         self._head_bytes = 0
         #: The bytes fed since the current message's head began (its request line in them).
@@ -324,6 +336,8 @@ class Connection:
     def on_message_begin(self) -> None:
         self._method = b""
         self._in_head = True
+        if self.server is not None:
+            self.head_began = self.server.tick
         self._head_bytes = 0
         self._url = b""
         self._headers = []
@@ -937,9 +951,10 @@ class Server:
         app: WSGIApplication,
         access_log: bool = False,
         keepalive: float = KEEPALIVE_TIMEOUT,
+        io_timeout: float = IO_TIMEOUT,
     ) -> None:
         self.app = app
-        self.connections = Connections(access_log, keepalive)
+        self.connections = Connections(access_log, keepalive, io_timeout)
         # A pool, even unbounded, lets stop() wait for in-flight requests.
         self._server = StreamServer(listener, self.handle, spawn=Pool())
 
@@ -1011,6 +1026,7 @@ def serve(
     access_log: bool = False,
     banner: str = "",
     keepalive: float = KEEPALIVE_TIMEOUT,
+    io_timeout: float = IO_TIMEOUT,
 ) -> None:
     """Serve *app* on *host*:*port* until SIGTERM or SIGINT, then return.
 
@@ -1020,7 +1036,9 @@ def serve(
     On SIGTERM or SIGINT the server stops accepting, gives in-flight requests
     :data:`STOP_TIMEOUT` seconds, and returns; the caller then exits 0.
 
-    An idle keep-alive connection is closed after *keepalive* seconds.
+    An idle keep-alive connection is closed after *keepalive* seconds; a
+    client that stalls within a request for *io_timeout* seconds (or takes
+    that long to send a request's head) is disconnected.
     With *access_log*, one line per request goes to stderr:
     ``2024-05-01 12:00:00 127.0.0.1 "GET /x HTTP/1.1" 200 27 0.4ms``.
 
@@ -1028,7 +1046,9 @@ def serve(
     blocking calls in handlers yield to other requests.
     """
     listener = make_listener(host, port)
-    server = Server(listener, app, access_log=access_log, keepalive=keepalive)
+    server = Server(
+        listener, app, access_log=access_log, keepalive=keepalive, io_timeout=io_timeout
+    )
 
     def shutdown() -> None:
         # Runs in the hub, which must not block: close() only stops

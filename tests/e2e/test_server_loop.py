@@ -12,6 +12,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 import pytest
@@ -167,15 +168,16 @@ def test_connection_close_is_honoured(server: Server) -> None:
 # -- microroute run alone: its own options -----------------------------------------
 
 
-def test_an_idle_keep_alive_connection_is_closed_after_the_timeout(tmp_path) -> None:
-    """``microroute run --timeout-keep-alive 1``: an idle connection goes after a second or two."""
+@pytest.fixture
+def short_timeouts(tmp_path) -> Iterator[Server]:
+    """``microroute run --timeout-keep-alive 1 --timeout-io 2``: timeouts a test can wait for."""
     from servers import REPO, Server, free_port, subprocess_env, wait_ready
     from support import stop_process
 
     port = free_port()
     log = tmp_path / "run.log"
     argv = [sys.executable, "-m", "microroute", "run", "examples/hello.py", "--port", str(port),
-            "--timeout-keep-alive", "1"]  # fmt: skip
+            "--timeout-keep-alive", "1", "--timeout-io", "2"]  # fmt: skip
     with log.open("wb") as out:
         process = subprocess.Popen(
             argv, cwd=REPO, env=subprocess_env(), stdin=subprocess.DEVNULL, stdout=out,
@@ -184,11 +186,51 @@ def test_an_idle_keep_alive_connection_is_closed_after_the_timeout(tmp_path) -> 
     server = Server("microroute", f"http://127.0.0.1:{port}", process, log)
     try:
         wait_ready(server)
-        with connect(server) as sock:
-            sock.sendall(b"GET /hello/x HTTP/1.1\r\nHost: x\r\n\r\n")
-            read_response(sock, bytearray())
-            started = time.monotonic()
-            assert sock.recv(65536) == b""  # closed by the server, not by our timeout
-            assert 0.9 < time.monotonic() - started < 4
+        yield server
     finally:
         stop_process(process)
+
+
+def closed_after(sock: socket.socket, started: float) -> float:
+    """Seconds from *started* until the server closed *sock* (reading whatever came first)."""
+    while sock.recv(65536):
+        pass
+    return time.monotonic() - started
+
+
+def test_an_idle_keep_alive_connection_is_closed_after_the_timeout(short_timeouts) -> None:
+    """``--timeout-keep-alive 1``: an idle connection goes after a second or two."""
+    with connect(short_timeouts) as sock:
+        sock.sendall(b"GET /hello/x HTTP/1.1\r\nHost: x\r\n\r\n")
+        read_response(sock, bytearray())
+        took = closed_after(sock, time.monotonic())
+    assert 0.9 < took < 4, took
+
+
+def test_a_head_sent_a_byte_at_a_time_is_cut_off(short_timeouts) -> None:
+    """README: a client that "takes this long to send a request's headers" is disconnected.
+
+    Each byte arrives well within the I/O timeout, so only a deadline for the
+    whole head stops a slowloris client.
+    """
+    head = b"GET /hello/x HTTP/1.1\r\nHost: x\r\nX-Slow: " + b"a" * 100
+    with connect(short_timeouts) as sock:
+        started = time.monotonic()
+        try:
+            for byte in head:
+                sock.sendall(bytes([byte]))
+                time.sleep(0.1)
+            pytest.fail("the server let a 10-s head through with --timeout-io 2")
+        except OSError:  # reset or broken pipe: cut off, as it should be
+            took = time.monotonic() - started
+        else:  # pragma: no cover
+            took = closed_after(sock, started)
+    assert took < 5, took
+
+
+def test_a_client_that_stalls_mid_body_is_disconnected(short_timeouts) -> None:
+    """README: "a client that stalls mid-request ... for 30 s is disconnected" (here, 2 s)."""
+    with connect(short_timeouts) as sock:
+        sock.sendall(b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{\"a\"")
+        took = closed_after(sock, time.monotonic())
+    assert 1.5 < took < 5, took
