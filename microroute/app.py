@@ -44,6 +44,7 @@ from werkzeug.sansio.utils import get_current_url
 from werkzeug.urls import iri_to_uri
 from werkzeug.wrappers import Response as _WerkzeugResponse
 
+from .after_response import AfterResponse, scheduled
 from .cache import DEFAULT_MAX_BYTES, CacheStore, MemoryStore, RouteCache, static_reason
 from .context import DynamicUsage, RequestState, active, bind
 from .discovery import discover, discover_middleware
@@ -450,6 +451,10 @@ class App:
         status, headers, body = context.run(self._respond, environ, early)
         if type(body) is StreamBody:
             body.context = context  # the generator runs later, with cookies() etc. still usable
+            # Its generator may still call after(): close() looks then.
+            body = AfterResponse(body, context, environ)
+        elif scheduled(context):  # after() was called: its work runs at close()
+            body = AfterResponse(body, context, environ)
         start_response(status, headers)
         return body
 

@@ -49,6 +49,8 @@ from requests.structures import CaseInsensitiveDict
 from requests.utils import get_encoding_from_headers
 from urllib3 import HTTPHeaderDict
 
+from .after_response import INLINE as AFTER_INLINE
+
 if TYPE_CHECKING:
     from _typeshed import OptExcInfo, WriteableBuffer
     from _typeshed.wsgi import WSGIApplication, WSGIEnvironment
@@ -169,6 +171,7 @@ class WSGIAdapter(BaseAdapter):
         is read here, so app errors raise from the request call itself.
         """
         environ = build_environ(request)
+        environ[AFTER_INLINE] = True  # after() work runs in close(), so a test sees its effect
         call = _AppCall()
         iterable = self.app(environ, call.start_response)
         body = _AppBody(iterable, call)
