@@ -21,22 +21,28 @@ request's method and path, and never reaches the client.
 **When.** PEP 3333 servers call the body's ``close()`` after its last byte, or
 when the client left: :class:`AfterResponse` is the body the app returns once
 ``after()`` was called (and for every stream, whose generator may call it
-later), and its ``close()`` hands the request's work to the pool. Works for one
-request run one after the other, in the order given; work that calls
-``after()`` adds to the same queue.
+later), and its ``close()`` hands the request's work to the pool. One
+request's functions run one after the other, in the order given (one that
+calls ``after()`` adds to the end); different requests' work runs side by side.
+Nothing is wrapped for a request that never called ``after()``: its body
+keeps the servers' one-write path.
 
 **Where.** A bounded pool per worker process, :data:`POOL_SIZE` requests'
 work at once: gevent greenlets when the process is monkey-patched
 (``microroute run``, ``gunicorn -k gevent``, ``-k microroute.gunicorn.Worker``),
 else threads. When the pool is full, ``close()`` waits for a slot: work is
 never dropped, and the connection that scheduled it waits rather than the
-worker's memory growing.
+worker's memory growing. (With threads, the interpreter's exit also waits
+for every running thread, as ``concurrent.futures`` does.)
 
 **Stopping.** :func:`drain` waits for the work scheduled so far.
 ``microroute run`` calls it on SIGTERM with what is left of its grace
 period; elsewhere (gunicorn workers) it runs at interpreter exit, for at most
 :data:`EXIT_TIMEOUT` seconds (gunicorn's own ``--graceful-timeout`` still
 kills a worker that overruns it).
+
+A file wrapper (``wsgi.file_wrapper``) of a request that called ``after()``
+is wrapped too, and so sent by iteration rather than ``sendfile``.
 
 **Tests.** The :class:`~microroute.testing.TestClient` marks its requests
 (:data:`INLINE`), and their work runs in ``close()`` itself: before the
@@ -58,7 +64,7 @@ from typing import Any, Protocol
 
 from .context import current
 
-__all__ = ["EXIT_TIMEOUT", "INLINE", "POOL_SIZE", "AfterResponse", "after", "drain", "scheduled"]
+__all__ = ["EXIT_TIMEOUT", "INLINE", "POOL_SIZE", "AfterResponse", "after", "drain", "pending"]
 
 logger = logging.getLogger("microroute")
 
@@ -71,7 +77,9 @@ INLINE = "microroute.after.inline"
 
 Task = Callable[[], Any]
 
-_tasks: contextvars.ContextVar[list[Task]] = contextvars.ContextVar("microroute.after")
+#: The request's after() work, set in its context by the first call. The app
+#: tests ``pending in context``: one lookup, no call, on every response.
+pending: contextvars.ContextVar[list[Task]] = contextvars.ContextVar("microroute.after")
 
 
 def after(fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> None:
@@ -95,16 +103,11 @@ def after(fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> None:
             f"after() needs a request, and {state.where} is built as static (dynamic ="
             ' "force-static"); remove the call or make the route dynamic'
         )
-    tasks = _tasks.get(None)
+    tasks = pending.get(None)
     if tasks is None:
         tasks = []
-        _tasks.set(tasks)
+        pending.set(tasks)
     tasks.append(partial(fn, *args, **kwargs) if args or kwargs else fn)
-
-
-def scheduled(context: contextvars.Context) -> bool:
-    """Whether ``after()`` was called in the request that ran in *context*."""
-    return _tasks in context
 
 
 class AfterResponse:
@@ -137,7 +140,7 @@ class AfterResponse:
             if close is not None:
                 close()
         finally:
-            tasks = self._context.get(_tasks)
+            tasks = self._context.get(pending)
             if tasks:
                 environ = self._environ
                 method, path = environ.get("REQUEST_METHOD"), environ.get("PATH_INFO")
@@ -150,6 +153,9 @@ class AfterResponse:
 
 def _run(tasks: list[Task], context: contextvars.Context, method: Any, path: Any) -> None:
     """Run one request's work in its context, in order; log what fails."""
+    # A copy: the request's context may still be entered where the response
+    # was sent (a context can be entered in one place at a time).
+    context = context.copy()
     while tasks:
         task = tasks.pop(0)
         try:

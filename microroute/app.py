@@ -5,7 +5,7 @@
     server -> App.__call__ -> ProxyFix (trust_proxy) -> size check -> cache HIT?
            -> a copy of the context -> middleware -> route match
            -> cache (static GET: HIT, or a build) -> handler -> coerce -> Set-Cookie
-           -> on the wire -> server
+           -> on the wire -> server (whose close() hands after() work to a pool)
 
 A static GET is built as Next.js builds it, from no request: the handler runs on
 a synthetic GET for the path alone, in a fresh context, outside middleware
@@ -44,7 +44,7 @@ from werkzeug.sansio.utils import get_current_url
 from werkzeug.urls import iri_to_uri
 from werkzeug.wrappers import Response as _WerkzeugResponse
 
-from .after_response import AfterResponse, scheduled
+from .after_response import AfterResponse, pending
 from .cache import DEFAULT_MAX_BYTES, CacheStore, MemoryStore, RouteCache, static_reason
 from .context import DynamicUsage, RequestState, active, bind
 from .discovery import discover, discover_middleware
@@ -453,7 +453,7 @@ class App:
             body.context = context  # the generator runs later, with cookies() etc. still usable
             # Its generator may still call after(): close() looks then.
             body = AfterResponse(body, context, environ)
-        elif scheduled(context):  # after() was called: its work runs at close()
+        elif pending in context:  # after() was called: its work runs at close()
             body = AfterResponse(body, context, environ)
         start_response(status, headers)
         return body

@@ -26,6 +26,8 @@ def test_after_is_the_function_even_once_its_module_is_imported():
 
 
 def test_runs_after_the_body_before_the_client_returns(router, make_client):
+    """README: "The `TestClient` runs it before the response object is returned to the
+    test (with `stream=True`, when the response is closed)"."""
     events: list[str] = []
 
     @router.get("/work")
@@ -40,6 +42,8 @@ def test_runs_after_the_body_before_the_client_returns(router, make_client):
 
 
 def test_runs_after_the_last_chunk_of_a_stream_and_its_finally(router, make_client):
+    """README: "It runs once the response has been sent to its last byte, a stream's last
+    chunk included (and after its generator's `finally:`)"."""
     events: list[str] = []
 
     @router.get("/stream")
@@ -63,7 +67,7 @@ def test_runs_after_the_last_chunk_of_a_stream_and_its_finally(router, make_clie
 
 
 def test_a_closed_stream_still_runs_its_work(router, make_client):
-    """A client that leaves mid-stream: the generator is closed, then after() work runs."""
+    """README: "... and also when the client left early" (the TestClient closing a stream)."""
     events: list[str] = []
 
     @router.get("/forever")
@@ -144,7 +148,8 @@ def test_middleware_may_schedule_work(router):
 
 
 def test_runs_in_the_request_context(router, make_client):
-    """It runs in the request's context: cookies()/headers() readable, ContextVars kept."""
+    """README: "It runs in the request's context: `cookies()`, `headers()` and the request's
+    `ContextVar`s are readable; setting a cookie there raises, as the headers are gone"."""
     seen: dict[str, object] = {}
 
     def later():
@@ -185,6 +190,8 @@ def test_passes_args_and_kwargs_and_keeps_the_order(router, make_client):
 
 
 def test_errors_are_logged_with_the_route_never_sent(router, make_client, caplog):
+    """README: "An exception it raises is logged on the `microroute` logger with the
+    request's method and path; the client never sees it"."""
     events: list[str] = []
 
     def fails():
@@ -218,6 +225,7 @@ def test_a_redirect_raised_in_after_work_is_logged_not_sent(router, make_client,
 
 
 def test_outside_a_request_it_raises_a_clear_error():
+    """README: "outside a request it raises `RuntimeError`"."""
     with pytest.raises(RuntimeError, match=r"after\(\) was called outside a request"):
         after(print)
 
@@ -232,7 +240,7 @@ def test_a_non_callable_is_refused(router, make_client):
 
 
 def test_a_static_get_that_schedules_work_becomes_dynamic(router, make_client):
-    """A static GET's build has no request: after() makes it dynamic, as cookies() does."""
+    """README: "A static GET that calls it becomes dynamic, as with `cookies()`"."""
     events: list[int] = []
 
     @router.get("/page")
@@ -249,6 +257,7 @@ def test_a_static_get_that_schedules_work_becomes_dynamic(router, make_client):
 
 
 def test_force_static_refuses_it_naming_the_route(router, make_client, caplog):
+    """README: "with `dynamic = "force-static"` it is an error"."""
     @router.get("/forced", dynamic="force-static")
     def forced():
         after(print)
@@ -312,3 +321,47 @@ def test_werkzeug_response_bodies_too(router, make_client):
 
     assert make_client().get("/resp").text == "text"
     assert events == ["after"]
+
+
+@pytest.mark.parametrize("kind", ["threads", "greenlets"])
+def test_a_full_pool_makes_the_next_work_wait_never_drops_it(kind):
+    """README: "When the pool is full, the next `after()` work waits for a slot rather
+    than being dropped"."""
+    import gevent
+
+    from microroute.after_response import _GreenletPool, _ThreadPool
+
+    pool = _ThreadPool(1) if kind == "threads" else _GreenletPool(1)
+    done: list[int] = []
+    release = threading.Event()
+
+    def first():
+        while not release.is_set():  # cooperative: greenlets must yield while they wait
+            gevent.sleep(0.01) if kind == "greenlets" else release.wait(0.01)
+        done.append(1)
+
+    pool.submit(first)
+    if kind == "greenlets":
+        gevent.sleep(0)  # let it start
+    submitted: list[bool] = []
+
+    def second():
+        pool.submit(lambda: done.append(2))
+        submitted.append(True)
+
+    if kind == "threads":
+        waiter = threading.Thread(target=second)
+        waiter.start()
+        waiter.join(0.2)
+        assert submitted == []  # still waiting for the one slot
+        release.set()
+        waiter.join(5)
+    else:
+        waiter = gevent.spawn(second)
+        waiter.join(0.2)
+        assert submitted == []
+        release.set()
+        waiter.join(5)
+    assert submitted == [True]
+    assert pool.join(5) is True
+    assert done == [1, 2]

@@ -44,7 +44,8 @@ def wait_ran(server: Server, name: str) -> dict[str, object]:
 
 
 def test_runs_after_the_last_byte_of_a_stream(after_server: Server) -> None:
-    """after() work runs once the response was sent to its last byte, not before."""
+    """README: "It runs once the response has been sent to its last byte, a stream's last
+    chunk included"."""
     server, name = after_server, key()
     with requests.get(f"{server.url}/stream/{name}", stream=True, timeout=TIMEOUT) as resp:
         lines = resp.iter_lines()
@@ -63,6 +64,7 @@ def test_runs_after_the_last_byte_of_a_stream(after_server: Server) -> None:
 
 
 def test_runs_after_an_error(after_server: Server) -> None:
+    """README: "also after an error"."""
     server, name = after_server, key()
     resp = requests.get(f"{server.url}/boom/{name}", timeout=TIMEOUT)
     assert resp.status_code == 500
@@ -71,6 +73,7 @@ def test_runs_after_an_error(after_server: Server) -> None:
 
 
 def test_runs_after_a_redirect(after_server: Server) -> None:
+    """README: "or a `redirect()`"."""
     server, name = after_server, key()
     resp = requests.get(f"{server.url}/go/{name}", timeout=TIMEOUT, allow_redirects=False)
     assert resp.status_code == 307
@@ -79,10 +82,13 @@ def test_runs_after_a_redirect(after_server: Server) -> None:
 
 
 def test_sigterm_waits_for_pending_after_work(launch: Launcher, tmp_path: Path) -> None:
-    """A graceful stop (SIGTERM) waits for after() work still running."""
+    """README: "A graceful stop waits for it: on SIGTERM `microroute run` gives in-flight
+    requests and then their `after()` work 5 seconds in all; a gunicorn worker waits for
+    it as it exits"."""
     server = launch.start(AFTER_APP, fresh=True)
     marker = tmp_path / "done.txt"
     # Connection: close, so no open connection holds the stop back on its own.
+    started = time.monotonic()
     resp = requests.post(
         f"{server.url}/slow",
         json={"path": str(marker)},
@@ -90,6 +96,7 @@ def test_sigterm_waits_for_pending_after_work(launch: Launcher, tmp_path: Path) 
         timeout=TIMEOUT,
     )
     assert resp.json() == {"scheduled": True}
+    assert time.monotonic() - started < 1.5  # the client did not wait for the work
     assert not marker.exists()  # the work sleeps 2 s first
     assert server.stop(signal.SIGTERM) == 0, server.output()
     assert marker.read_text() == "after work finished", server.output()
