@@ -63,6 +63,17 @@ def test_runs_after_the_last_byte_of_a_stream(after_server: Server) -> None:
     assert isinstance(ran["at"], float) and ran["at"] > received - 0.5
 
 
+def test_runs_when_the_client_left_early(after_server: Server) -> None:
+    """README: "and also when the client left early"."""
+    server, name = after_server, key()
+    resp = requests.get(f"{server.url}/stream/{name}", stream=True, timeout=TIMEOUT)
+    assert next(resp.iter_lines()) == b"first"
+    resp.close()  # the client goes away mid-stream
+    assert status(server, name) is None
+    requests.get(f"{server.url}/release/{name}", timeout=TIMEOUT)
+    assert wait_ran(server, name)["at"]
+
+
 def test_runs_after_an_error(after_server: Server) -> None:
     """README: "also after an error"."""
     server, name = after_server, key()
