@@ -31,6 +31,7 @@ _EXPORTS = {
     "StartupError": "errors",
     "ValidationError": "errors",
     "abort": "errors",
+    "after": "after_response",
     "cookies": "context",
     "cors": "cors",
     "headers": "context",
@@ -55,6 +56,7 @@ __all__ = [
     "StartupError",
     "ValidationError",
     "abort",
+    "after",
     "cookies",
     "cors",
     "headers",
@@ -67,6 +69,7 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
+    from .after_response import after
     from .app import App
     from .context import cookies, headers, on_disconnect, session
     from .cors import cors

@@ -5,7 +5,7 @@
     server -> App.__call__ -> ProxyFix (trust_proxy) -> size check -> cache HIT?
            -> a copy of the context -> middleware -> route match
            -> cache (static GET: HIT, or a build) -> handler -> coerce -> Set-Cookie
-           -> on the wire -> server
+           -> on the wire -> server (whose close() hands after() work to a pool)
 
 A static GET is built as Next.js builds it, from no request: the handler runs on
 a synthetic GET for the path alone, in a fresh context, outside middleware
@@ -44,6 +44,7 @@ from werkzeug.sansio.utils import get_current_url
 from werkzeug.urls import iri_to_uri
 from werkzeug.wrappers import Response as _WerkzeugResponse
 
+from .after_response import after_the_response, pending
 from .cache import DEFAULT_MAX_BYTES, CacheStore, MemoryStore, RouteCache, static_reason
 from .context import DynamicUsage, RequestState, active, bind
 from .disconnect import DISCONNECT, Disconnect
@@ -457,6 +458,10 @@ class App:
         status, headers, body = context.run(self._respond, environ, early)
         if type(body) is StreamBody:
             body.context = context  # the generator runs later, with cookies() etc. still usable
+            # Its generator may still call after(): close() looks then.
+            body = after_the_response(body, context, environ)
+        elif pending in context:  # after() was called: its work runs at close()
+            body = after_the_response(body, context, environ)
         start_response(status, headers)
         if watch is not None:
             return watch.until_closed(body)

@@ -28,10 +28,12 @@ from __future__ import annotations
 import contextvars
 import logging
 import socket
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from gevent import GreenletExit
+
+from .responses import ClosingBody
 
 __all__ = ["DISCONNECT", "ClientGone", "Disconnect"]
 
@@ -181,28 +183,7 @@ class Disconnect:
         if self._watcher is None and self._target is None and not self._callbacks:
             self.stop()  # nobody asked: nothing to undo later
             return body
-        return _Closing(body, self.stop)
-
-
-class _Closing:
-    """A response body whose ``close()`` also runs *then* (PEP 3333: after the last byte)."""
-
-    __slots__ = ("_body", "_then")
-
-    def __init__(self, body: Iterable[bytes], then: Callable[[], None]) -> None:
-        self._body = body
-        self._then = then
-
-    def __iter__(self) -> Iterator[bytes]:
-        return iter(self._body)
-
-    def close(self) -> None:
-        try:
-            close = getattr(self._body, "close", None)
-            if close is not None:
-                close()
-        finally:
-            self._then()
+        return ClosingBody(body, self.stop)
 
 
 def _logged(callback: Callable[[], Any]) -> None:

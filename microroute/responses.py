@@ -270,6 +270,37 @@ class StreamBody:
             close()
 
 
+class ClosingBody:
+    """A response body whose ``close()`` closes it, then runs *then*.
+
+    PEP 3333 servers call ``close()`` once the last byte is out (or the client
+    left), so *then* runs after the response: ``after()`` work, the end of a
+    disconnect watch. ``close()`` acts once, whoever calls it; the body's own
+    ``finally:`` runs before *then*.
+    """
+
+    __slots__ = ("_body", "_closed", "_then")
+
+    def __init__(self, body: Iterable[bytes], then: Callable[[], None]) -> None:
+        self._body = body
+        self._then = then
+        self._closed = False
+
+    def __iter__(self) -> Iterator[bytes]:
+        return iter(self._body)
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            close = getattr(self._body, "close", None)
+            if close is not None:
+                close()
+        finally:
+            self._then()
+
+
 def chunk_bytes(chunk: Any, source: str) -> bytes:
     """A streamed chunk as bytes: ``str`` is sent as UTF-8."""
     if isinstance(chunk, str):

@@ -1034,7 +1034,8 @@ def serve(
     (``port=0`` prints the port the kernel chose), so scripts and tests can wait
     for that line, then *banner* (``microroute run`` passes the route table).
     On SIGTERM or SIGINT the server stops accepting, gives in-flight requests
-    :data:`STOP_TIMEOUT` seconds, and returns; the caller then exits 0.
+    and then their ``after()`` work :data:`STOP_TIMEOUT` seconds in all, and
+    returns; the caller then exits 0.
 
     An idle keep-alive connection is closed after *keepalive* seconds; a
     client that stalls within a request for *io_timeout* seconds (or takes
@@ -1050,9 +1051,12 @@ def serve(
         listener, app, access_log=access_log, keepalive=keepalive, io_timeout=io_timeout
     )
 
+    stopped: list[float] = []  # when the stop began: the grace period runs from then
+
     def shutdown() -> None:
         # Runs in the hub, which must not block: close() only stops
         # accepting and wakes serve_forever(), whose exit drains the pool.
+        stopped.append(time.monotonic())
         server.close()
 
     watchers = [gevent.signal_handler(sig, shutdown) for sig in (signal.SIGTERM, signal.SIGINT)]
@@ -1066,3 +1070,8 @@ def serve(
     finally:
         for watcher in watchers:
             watcher.cancel()
+    # The responses are out (or STOP_TIMEOUT ran out): after() work gets what is left.
+    from .after_response import drain
+
+    began = stopped[0] if stopped else time.monotonic()
+    drain(max(0.0, STOP_TIMEOUT - (time.monotonic() - began)))

@@ -51,6 +51,7 @@ from requests.structures import CaseInsensitiveDict
 from requests.utils import get_encoding_from_headers
 from urllib3 import HTTPHeaderDict
 
+from .after_response import INLINE as AFTER_INLINE
 from .disconnect import DISCONNECT, Disconnect
 from .wire import HOP_BY_HOP, TOKEN, VALUE
 
@@ -173,6 +174,7 @@ class WSGIAdapter(BaseAdapter):
         # No socket to watch in-process: closing a streamed response before its
         # end is this client's way to leave (on_disconnect callbacks run then).
         watch = environ[DISCONNECT] = Disconnect(None, spawn=False)
+        environ[AFTER_INLINE] = True  # after() work runs in close(), so a test sees its effect
         call = _AppCall()
         iterable = self.app(environ, call.start_response)
         body = _AppBody(iterable, call, watch)
