@@ -7,7 +7,9 @@ re-sent as soon as it arrives (nothing is buffered). When the browser goes away
 the server notices within a second, even while the relay waits for the
 upstream's next token: ``on_disconnect`` closes the upstream response at once,
 and the generator's ``finally:`` runs too, so the upstream stops generating
-and nobody pays for tokens no one reads.
+and nobody pays for tokens no one reads. ``after()`` records each request's
+usage once its response is over, the last token sent or the client gone:
+``GET /api/usage`` lists it.
 
 Run the fake upstream and the proxy, then ask:
 
@@ -35,12 +37,21 @@ from microroute import (
     Request,
     Router,
     ValidationError,
+    after,
     on_disconnect,
 )
 
 router = Router()
 
 UPSTREAM = os.environ.get("LLM_UPSTREAM", "http://127.0.0.1:8001/v1/chat/completions")
+
+#: One record per chat: the prompt, the tokens relayed, and whether the client stayed.
+usage: list[dict[str, object]] = []
+
+
+def record_usage(prompt: str, relayed: dict[str, int], finished: dict[str, bool]) -> None:
+    """Runs after the response (``after()``): bill what was sent, not what was asked."""
+    usage.append({"prompt": prompt, "tokens": relayed["tokens"], "finished": finished["done"]})
 
 
 def upstream_tokens(response: requests.Response) -> Iterator[str]:
@@ -79,17 +90,25 @@ def chat(request: Request) -> EventStream:
         raise HTTPError(502, f"upstream failed: {exc}") from None
     on_disconnect(upstream.close)  # the tab closed: stop the upstream at once
 
+    relayed, finished = {"tokens": 0}, {"done": False}
+    after(record_usage, prompt, relayed, finished)  # once the response is over, however
+
     def relay() -> Iterator[Event]:
-        count = 0
         try:
             for token in upstream_tokens(upstream):
-                count += 1
+                relayed["tokens"] += 1
                 yield Event({"token": token}, event="token")
-            yield Event({"tokens": count}, event="done")
+            finished["done"] = True
+            yield Event({"tokens": relayed["tokens"]}, event="done")
         finally:
             upstream.close()  # a disconnected client stops the upstream too
 
     return EventStream(relay())
+
+
+@router.get("/api/usage", dynamic="force-dynamic")
+def usage_so_far() -> list[dict[str, object]]:
+    return usage
 
 
 app = App(router)

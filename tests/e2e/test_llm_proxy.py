@@ -65,3 +65,11 @@ def test_the_upstream_stops_when_the_browser_leaves(proxy: Server, upstream: Ser
     assert record["stopped"] is not None, record
     assert record["stopped"] - left < 1.5, record["stopped"] - left
     assert record["sent"] < record["of"] / 2, record  # nobody paid for the rest
+    # after() recorded the usage once the response was over: a few tokens, unfinished.
+    deadline = time.monotonic() + 5
+    while not (usage := requests.get(f"{proxy.url}/api/usage", timeout=TIMEOUT).json()):
+        assert time.monotonic() < deadline, "after() never ran"
+        time.sleep(0.05)
+    assert usage[-1]["prompt"] == "hi"
+    assert usage[-1]["finished"] is False
+    assert 1 <= usage[-1]["tokens"] < record["of"] / 2
