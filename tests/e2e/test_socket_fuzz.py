@@ -11,7 +11,7 @@ generated case allows two answers when it has such bytes; the published
 smuggling cases, which allow one, are in ``test_smuggling_corpus.py``.
 
 The run is bounded in time: ``MICROROUTE_FUZZ_SECONDS`` (30 by default, split
-between the two servers) in batches of Hypothesis examples. The long run is
+between the three server kinds) in batches of Hypothesis examples. The long run is
 ``MICROROUTE_FUZZ_SECONDS=600 .venv/bin/python -m pytest tests/e2e/test_socket_fuzz.py -s``;
 ``-s`` shows the counts each server's run ends with.
 """
@@ -25,7 +25,7 @@ from collections import Counter
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from rawhttp import check_case, no_traceback
-from servers import Server
+from servers import KINDS, Server
 
 FUZZ_SECONDS = float(os.environ.get("MICROROUTE_FUZZ_SECONDS", "30"))
 BATCH = 25  # Hypothesis examples per batch; batches run until the time is up
@@ -136,7 +136,7 @@ def fuzz(server: Server, seconds: float) -> Counter[str]:
 def test_hostile_bytes_never_break_the_server(security_server, capsys):
     """README: 'A fuzzer sends hostile bytes ... no 5xx, no traceback ... the server
     keeps serving'."""
-    counts = fuzz(security_server, FUZZ_SECONDS / 2)
+    counts = fuzz(security_server, FUZZ_SECONDS / len(KINDS))
     with capsys.disabled():
         summary = ", ".join(f"{key} {value}" for key, value in sorted(counts.items()))
         print(f"\nsocket fuzz, {security_server.kind}: {summary}")
