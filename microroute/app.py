@@ -64,6 +64,7 @@ from .responses import (
     JSON_TYPE,
     Headers,
     Reply,
+    SafeHeaders,
     StreamBody,
     chunk_bytes,
     encode_json,
@@ -525,7 +526,7 @@ class App:
         not a server's HTML 500 or an injected header; a HEAD, 204 or 304 never
         carries a body, so a keep-alive connection stays in sync.
         """
-        problem = headers_problem(headers)
+        problem = None if type(headers) is SafeHeaders else headers_problem(headers)
         if problem is not None:
             close = getattr(body, "close", None)
             if close is not None:
@@ -639,7 +640,7 @@ class App:
             result = endpoint.invoke(request, params)
             if type(result) is dict:  # the most common return, without the coerce call
                 body = encode_json(result)
-                return _OK, [_JSON_TYPE, ("Content-Length", str(len(body)))], [body]
+                return _OK, SafeHeaders([_JSON_TYPE, ("Content-Length", str(len(body)))]), [body]
             return coerce(result, endpoint.source, state.environ)
         except _HANDLER_ERRORS as exc:  # ControlFlow and gevent.Timeout are BaseExceptions
             state.failed = True

@@ -27,6 +27,7 @@ from .responses import (
     TEXT_TYPE,
     Headers,
     Reply,
+    SafeHeaders,
     StreamBody,
     chunk_bytes,
     encode_json,
@@ -167,7 +168,7 @@ def _plan(fn: Callable[..., Any], path_params: tuple[str, ...], source: str) -> 
 def _bytes_reply(body: bytes, content_type: str, status: int) -> Reply:
     return (
         status_line(status),
-        [("Content-Type", content_type), ("Content-Length", str(len(body)))],
+        SafeHeaders([("Content-Type", content_type), ("Content-Length", str(len(body)))]),
         [body],
     )
 

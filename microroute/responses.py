@@ -31,8 +31,10 @@ from werkzeug.wrappers import Response as _WerkzeugResponse
 from .errors import safe_location
 
 __all__ = [
+    "ClosingBody",
     "Reply",
     "Response",
+    "SafeHeaders",
     "StreamAborted",
     "StreamBody",
     "encode_json",
@@ -138,11 +140,23 @@ else:  # pragma: no cover - depends on the environment
     encode_json = _encode_stdlib
 
 
+class SafeHeaders(list[tuple[str, str]]):
+    """Headers microroute made from its own constants and a length: nothing to check.
+
+    Every reply's headers are checked before they go on the wire
+    (:mod:`microroute.wire`), except these: the JSON, text and bytes replies'
+    ``Content-Type`` and ``Content-Length``. Adding to such a list (cookies,
+    a handler's headers) makes a plain list, which is checked.
+    """
+
+    __slots__ = ()
+
+
 def json_reply(data: Any, status: int = 200) -> Reply:
     body = encode_json(data)
     return (
         status_line(status),
-        [("Content-Type", JSON_TYPE), ("Content-Length", str(len(body)))],
+        SafeHeaders([("Content-Type", JSON_TYPE), ("Content-Length", str(len(body)))]),
         [body],
     )
 
