@@ -48,7 +48,7 @@ from .cache import DEFAULT_MAX_BYTES, CacheStore, MemoryStore, RouteCache, stati
 from .context import DynamicUsage, RequestState, active, bind
 from .disconnect import DISCONNECT, Disconnect
 from .discovery import discover, discover_middleware
-from .errors import ControlFlow, HTTPError, StartupError, status_phrase
+from .errors import ControlFlow, HTTPError, RequestValidationError, StartupError, status_phrase
 from .handlers import BUILD_MARK, Endpoint, ReturnValueError, coerce
 from .middleware import (
     CallNext,
@@ -796,6 +796,8 @@ class App:
             return self._custom_error(handler, exc, environ)
         if isinstance(exc, ControlFlow):
             return self._control_flow(exc, environ)
+        if isinstance(exc, RequestValidationError):
+            return error_reply(exc.status, exc.message, exc.headers, detail=exc.detail)
         if isinstance(exc, HTTPError):
             return error_reply(exc.status, exc.message, exc.headers)
         if isinstance(exc, RequestRedirect):
