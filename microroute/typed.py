@@ -52,7 +52,7 @@ try:
 except ImportError:  # pragma: no cover - the extra is installed in the test venv
     msgspec = None  # type: ignore[assignment]
 
-__all__ = ["Binder", "encode_model", "is_structured", "read_annotations"]
+__all__ = ["Binder", "encode_model", "is_structured", "read_annotations", "response_type"]
 
 EXTRA_HINT = 'pip install "microroute[typed]"'
 
@@ -430,13 +430,33 @@ def _mentions_structured(tp: Any) -> bool:
     return any(_mentions_structured(arg) for arg in typing.get_args(tp))
 
 
+def response_type(returns: Any) -> tuple[Any, int]:
+    """The body type and status a return annotation documents.
+
+    ``User`` -> ``(User, 200)``; ``tuple[User, Literal[201]]`` -> ``(User, 201)``;
+    ``None`` -> ``(None, 204)``.
+    """
+    if returns is None or returns is type(None):
+        return None, 204
+    if typing.get_origin(returns) is tuple:
+        args = typing.get_args(returns)
+        if len(args) == 2 and typing.get_origin(args[1]) is typing.Literal:
+            statuses = typing.get_args(args[1])
+            if len(statuses) == 1 and type(statuses[0]) is int:
+                return args[0], statuses[0]
+    return returns, 200
+
+
 def _finisher(returns: Any, source: str) -> Callable[[Any], Any] | None:
     """A function encoding a result of the annotated return type, or None."""
-    if returns is inspect.Signature.empty or not _mentions_structured(returns):
+    if returns is inspect.Signature.empty:
         return None
-    inner = _optional_inner(returns)
+    body, _ = response_type(returns)
+    if not _mentions_structured(body):
+        return None
+    inner = _optional_inner(body)
     if _pydantic_model(inner) or any(_pydantic_model(a) for a in typing.get_args(inner)):
-        encode: Callable[[Any], bytes] = sys.modules["pydantic"].TypeAdapter(returns).dump_json
+        encode: Callable[[Any], bytes] = sys.modules["pydantic"].TypeAdapter(body).dump_json
     else:
         _require_msgspec(f"{source}: the return annotation", returns)
         encode = msgspec.json.Encoder().encode
