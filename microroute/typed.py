@@ -98,12 +98,20 @@ def _structured_by_name(tp: Any) -> bool:
     )
 
 
+def _bare(tp: Any) -> Any:
+    """``Annotated[X, Meta(...)]`` -> ``X``: constraints don't change a type's kind."""
+    while typing.get_origin(tp) is typing.Annotated:
+        tp = typing.get_args(tp)[0]
+    return tp
+
+
 def _optional_inner(tp: Any) -> Any:
-    """``X | None`` -> ``X``; anything else as is."""
+    """``X | None`` -> ``X`` (and ``Annotated`` unwrapped); anything else as is."""
+    tp = _bare(tp)
     if typing.get_origin(tp) in (typing.Union, types.UnionType):
         args = [a for a in typing.get_args(tp) if a is not type(None)]
         if len(args) == 1:
-            return args[0]
+            return _bare(args[0])
     return tp
 
 
@@ -121,7 +129,7 @@ def _is_scalar_list(tp: Any) -> bool:
     args = typing.get_args(tp)
     if len(args) == 2 and args[1] is Ellipsis:  # tuple[int, ...]
         args = args[:1]
-    return len(args) == 1 and _is_scalar(args[0])
+    return len(args) == 1 and _is_scalar(_bare(args[0]))
 
 
 def _needs_conversion(tp: Any) -> bool:
@@ -215,7 +223,7 @@ def read_annotations(
     if untyped and not has_return and "body" not in raw:
         return None
     try:
-        hints = typing.get_type_hints(fn, include_extras=False)
+        hints = typing.get_type_hints(fn, include_extras=True)
     except Exception as exc:
         raise StartupError(f"{source}: cannot resolve the handler's annotations: {exc}") from None
 
@@ -242,7 +250,7 @@ def read_annotations(
                 )
             _require_msgspec(where, tp)
             path[name] = tp
-        elif name == "body" or is_structured(_optional_inner(tp)) or _structured_by_name(tp):
+        elif name == "body" or is_structured(_optional_inner(tp)) or _structured_by_name(_bare(tp)):
             if body_name is not None:
                 raise StartupError(
                     f"{where}: the body is already parameter {body_name!r}; a handler takes"
