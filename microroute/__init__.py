@@ -26,6 +26,7 @@ _EXPORTS = {
     "EventStream": "sse",
     "HTTPError": "errors",
     "Request": "requests",
+    "RequestValidationError": "errors",
     "Response": "responses",
     "Router": "routing",
     "StartupError": "errors",
@@ -50,6 +51,7 @@ __all__ = [
     "EventStream",
     "HTTPError",
     "Request",
+    "RequestValidationError",
     "Response",
     "Router",
     "StartupError",
@@ -73,6 +75,7 @@ if TYPE_CHECKING:
     from .errors import (
         ControlFlow,
         HTTPError,
+        RequestValidationError,
         StartupError,
         ValidationError,
         abort,

@@ -40,7 +40,7 @@ class Order(pydantic.BaseModel):
 def test_the_example_document_matches_the_golden_file_and_is_valid(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    """``microroute openapi [TARGET]`` prints the document as JSON."""
+    """README: "`microroute openapi [TARGET]` prints it"."""
     assert main(["openapi", str(EXAMPLE)]) == 0
     printed = json.loads(capsys.readouterr().out)
     assert printed == json.loads(GOLDEN.read_text())
@@ -170,7 +170,8 @@ def docs_client() -> TestClient:
 
 
 def test_docs_serves_the_document_and_a_page_listing_every_operation() -> None:
-    """``App(docs="/docs")`` serves ``/openapi.json`` and an HTML docs page (no CDN)."""
+    """README: "the page is written server-side and loads nothing (no script, no CDN), under
+    a `Content-Security-Policy` that forbids it"."""
     client = docs_client()
     spec = client.get("/openapi.json")
     assert spec.status_code == 200

@@ -111,7 +111,7 @@ def test_path_params_are_converted_by_annotation() -> None:
     ],
 )
 def test_a_path_value_that_does_not_convert_is_a_404(path: str) -> None:
-    """A wrong value is a 404 for path segments, as a converter would be."""
+    """README: "converted; a value that does not convert is a 404, as a route converter's is"."""
 
     def handler(
         n: int, f: float, u: uuid.UUID, d: datetime.date, c: Color, lit: Literal["a", "b"]
@@ -290,7 +290,8 @@ def test_query_and_body_problems_are_listed_together() -> None:
 
 
 def test_a_pydantic_body_gives_the_same_422_shape() -> None:
-    """The same shape whichever library validated."""
+    """README: "Bad input is a 422 listing every problem with its location, the same shape
+    whichever library validated"."""
 
     def create(person: PPerson) -> PPerson:
         return person
@@ -319,7 +320,8 @@ def test_a_pydantic_form_body_and_an_unannotated_return() -> None:
 
 
 def test_returned_models_are_json_without_an_annotation() -> None:
-    """Returning a msgspec.Struct/dataclass/pydantic model works without annotation too."""
+    """README: "A returned `msgspec.Struct`, dataclass or pydantic model is sent as JSON,
+    annotated or not"."""
 
     def struct():  # type: ignore[no-untyped-def]
         return User(name="a", age=1)
@@ -355,6 +357,7 @@ def test_a_list_of_models_is_encoded_by_its_return_annotation() -> None:
 
 
 def test_unannotated_parameters_keep_their_meaning() -> None:
+    """README: "a handler with no annotations is called exactly as before"."""
     def handler(request, params, context, id):  # type: ignore[no-untyped-def]
         return {"q": request.args.get("q"), "params": params, "ctx": context.params, "id": id}
 
@@ -390,7 +393,8 @@ def test_bad_annotations_are_start_up_errors_naming_the_function(
 
 
 def test_without_msgspec_a_typed_parameter_names_the_extra(tmp_path: Path) -> None:
-    """Without the extra, an annotated structured parameter is a start-up error."""
+    """README: "A structured or converted annotation without the extra stops start-up with
+    an error naming the function and `pip install "microroute[typed]"`"."""
     script = tmp_path / "no_msgspec.py"
     script.write_text(
         textwrap.dedent(
@@ -408,15 +412,43 @@ def test_without_msgspec_a_typed_parameter_names_the_extra(tmp_path: Path) -> No
             @r.post("/items")
             def create(item: Item):
                 return {}
-            try:
-                App(r)
-            except StartupError as exc:
-                print(exc)
+            p = Router()
+            @p.get("/items/[n]")
+            def item_by_number(n: int):
+                return {}
+            for router in (r, p):
+                try:
+                    App(router)
+                except StartupError as exc:
+                    print(exc)
             """
         )
     )
     out = subprocess.run(
         [sys.executable, str(script)], capture_output=True, text=True, timeout=60, check=True
     ).stdout
-    assert "create" in out and "parameter 'item'" in out
-    assert 'pip install "microroute[typed]"' in out
+    first, second = out.strip().splitlines()
+    assert "create" in first and "parameter 'item'" in first
+    assert "item_by_number" in second and "parameter 'n'" in second
+    for line in (first, second):
+        assert 'pip install "microroute[typed]"' in line
+
+
+def test_the_readme_example_runs_as_written() -> None:
+    """The README's "Typed handlers" example, verbatim."""
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Typed handlers", 1)[1]
+    code = section.split("```python\n", 1)[1].split("```", 1)[0]
+    namespace: dict[str, Any] = {"__name__": "readme_typed"}
+    exec(code, namespace)
+    client = TestClient(namespace["app"])
+    assert client.get("/books/7").json() == {"id": 7}
+    assert client.get("/books/abc").status_code == 404
+    assert client.get("/books?limit=5&tag=a&tag=b").json() == {"limit": 5, "tags": ["a", "b"]}
+    created = client.post("/books", json={"title": "Dune", "year": 1965})
+    assert (created.status_code, created.json()["tags"]) == (201, [])
+    assert invalid(client.post("/books", json={"title": "Dune", "year": "soon"})) == [
+        {"loc": ["body", "year"], "msg": "Expected int, got str"}
+    ]
+    assert "/docs" not in client.get("/openapi.json").json()["paths"]
+    assert client.get("/docs").status_code == 200
