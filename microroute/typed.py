@@ -410,7 +410,9 @@ def _body_reader(tp: Any) -> Callable[[Request], Any]:
 
         return read_pydantic
 
-    decoder = msgspec.json.Decoder(tp)
+    # Lax, as pydantic is by default and as JSON Schema reads the document:
+    # JSON has one number type, so 974.0 is a valid "integer" (and "36" an int).
+    decoder = msgspec.json.Decoder(tp, strict=False)
 
     def read_msgspec(request: Request) -> Any:
         try:
