@@ -180,6 +180,8 @@ def _kwargs(wanted: list[str], request: Request | None, params: dict[str, Any]) 
 def _typed_invoke(fn: Callable[..., Any], wanted: list[str], binder: Binder) -> Invoke:
     """Call *fn* with its by-name arguments plus what its annotations read and convert."""
     bind, finish = binder.bind, binder.finish
+    if not wanted and finish is None:  # the typed handler that takes only typed input
+        return lambda request, params: fn(**bind(request, params))
 
     def invoke(request: Request | None, params: dict[str, Any]) -> Any:
         kwargs = _kwargs(wanted, request, params)

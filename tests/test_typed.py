@@ -370,6 +370,17 @@ def test_unannotated_parameters_keep_their_meaning() -> None:
     }
 
 
+def test_an_annotated_non_query_type_with_a_default_keeps_its_default() -> None:
+    """README: "An annotated parameter of another type with a default keeps its default, as
+    before"."""
+
+    def handler(limit: int = 1, extra: dict[str, str] = {"a": "b"}) -> dict[str, Any]:  # noqa: B006
+        return {"limit": limit, "extra": extra}
+
+    client = client_for(("GET", "/x", handler))
+    assert client.get("/x?extra=1&limit=2").json() == {"limit": 2, "extra": {"a": "b"}}
+
+
 @pytest.mark.parametrize(
     ("path", "source", "message"),
     [
