@@ -70,7 +70,8 @@ _SCALARS: tuple[type, ...] = (
 _FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 # msgspec names the place of an error as a JSONPath: "$.items[0].name", "$['a b']".
 _AT = re.compile(r" - at `\$(.*)`$")
-_STEP = re.compile(r"\.([^.\[]+)|\[(\d+)\]|\['((?:[^'\\]|\\.)*)'\]")
+# "[...]" is a value under some key of a dict: the location stops at the dict.
+_STEP = re.compile(r"\[\.\.\.\]|\.([^.\[]+)|\[(\d+)\]|\['((?:[^'\\]|\\.)*)'\]")
 _MISSING = re.compile(r"missing required field `([^`]*)`")
 
 
@@ -154,7 +155,7 @@ def _msgspec_problem(where: str, exc: Exception) -> dict[str, Any]:
         for key, index, quoted in _STEP.findall(found.group(1)):
             if index:
                 loc.append(int(index))
-            else:
+            elif key or quoted:
                 loc.append(key or quoted.replace("\\'", "'"))
     missing = _MISSING.search(message)
     if missing is not None:
@@ -451,6 +452,12 @@ def _body_reader(tp: Any) -> Callable[[Request], Any]:
             raise RequestValidationError([_msgspec_problem("body", exc)]) from None
         except msgspec.DecodeError as exc:
             problem = {"loc": ["body"], "msg": f"Invalid JSON: {exc}"}
+            raise RequestValidationError([problem]) from None
+        except UnicodeDecodeError:  # msgspec lets the codec's error through
+            problem = {"loc": ["body"], "msg": "Invalid JSON: not valid UTF-8"}
+            raise RequestValidationError([problem]) from None
+        except RecursionError:  # msgspec stops a hostile nesting at the recursion limit
+            problem = {"loc": ["body"], "msg": "Invalid JSON: nested too deeply"}
             raise RequestValidationError([problem]) from None
 
     return read_msgspec

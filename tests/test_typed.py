@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import enum
+import json
 import subprocess
 import sys
 import textwrap
@@ -20,6 +21,8 @@ from typing import Annotated, Any, Literal, TypedDict
 import msgspec
 import pydantic
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from microroute import App, Router, StartupError
 from microroute.testing import TestClient
@@ -358,6 +361,7 @@ def test_a_list_of_models_is_encoded_by_its_return_annotation() -> None:
 
 def test_unannotated_parameters_keep_their_meaning() -> None:
     """README: "a handler with no annotations is called exactly as before"."""
+
     def handler(request, params, context, id):  # type: ignore[no-untyped-def]
         return {"q": request.args.get("q"), "params": params, "ctx": context.params, "id": id}
 
@@ -484,3 +488,56 @@ def test_both_engines_read_json_numbers_alike(model: type) -> None:
     assert client.post("/u", json={"name": "a", "age": "36"}).json()["age"] == 36
     (problem,) = invalid(client.post("/u", json={"name": "a", "age": 974.5}))
     assert problem["loc"] == ["body", "age"]
+
+
+@pytest.mark.parametrize("model", [User, PUser])
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"[" * 100_000 + b"]" * 100_000,  # nested past any recursion limit
+        b'{"name": "\xff", "age": 1}',  # not UTF-8
+        b'{"name": "a", "age": 1e999}',  # out of range
+        b'{"name": "a", "age": NaN}',
+        b'{"name": "a", "age": 1} trailing',
+        b"\x00",
+    ],
+)
+def test_hostile_json_bodies_are_422s_never_500s(model: type, data: bytes) -> None:
+    """Bad input always gets a clear error, never a 500, whichever engine validates."""
+
+    def create(body: Any) -> dict[str, bool]:
+        return {"ok": True}
+
+    create.__annotations__["body"] = model
+    client = client_for(("POST", "/u", create))
+    (problem,) = invalid(client.post("/u", data=data))[:1]
+    assert problem["loc"][0] == "body"
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
+@given(
+    body=st.one_of(
+        st.binary(max_size=200),
+        st.recursive(
+            st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=10),
+            lambda inner: (
+                st.lists(inner, max_size=4)
+                | st.dictionaries(st.text(max_size=5), inner, max_size=4)
+            ),
+            max_leaves=20,
+        ).map(lambda v: json.dumps(v).encode()),
+    ),
+    query=st.text(max_size=30),
+)
+def test_any_body_or_query_is_a_201_or_a_422(body: bytes, query: str) -> None:
+    def create(body: User, dry_run: bool = False, ids: list[int] = []) -> Any:  # noqa: B006
+        return body, 201
+
+    client = _FUZZ_CLIENT.setdefault("client", client_for(("POST", "/u", create)))
+    response = client.post("/u", params={"dry_run": query, "ids": query}, data=body)
+    assert response.status_code in (201, 422), response.text
+    if response.status_code == 422:
+        invalid(response)
+
+
+_FUZZ_CLIENT: dict[str, TestClient] = {}
