@@ -26,6 +26,7 @@ _EXPORTS = {
     "EventStream": "sse",
     "HTTPError": "errors",
     "Request": "requests",
+    "RequestValidationError": "errors",
     "Response": "responses",
     "Router": "routing",
     "StartupError": "errors",
@@ -51,6 +52,7 @@ __all__ = [
     "EventStream",
     "HTTPError",
     "Request",
+    "RequestValidationError",
     "Response",
     "Router",
     "StartupError",
@@ -76,6 +78,7 @@ if TYPE_CHECKING:
     from .errors import (
         ControlFlow,
         HTTPError,
+        RequestValidationError,
         StartupError,
         ValidationError,
         abort,

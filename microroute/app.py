@@ -49,7 +49,7 @@ from .cache import DEFAULT_MAX_BYTES, CacheStore, MemoryStore, RouteCache, stati
 from .context import DynamicUsage, RequestState, active, bind
 from .disconnect import DISCONNECT, Disconnect
 from .discovery import discover, discover_middleware
-from .errors import ControlFlow, HTTPError, StartupError, status_phrase
+from .errors import ControlFlow, HTTPError, RequestValidationError, StartupError, status_phrase
 from .handlers import BUILD_MARK, Endpoint, ReturnValueError, coerce
 from .middleware import (
     CallNext,
@@ -59,6 +59,8 @@ from .middleware import (
     reply_to_response,
     response_to_reply,
 )
+from .openapi import docs_router
+from .openapi import document as openapi_document
 from .requests import DEFAULT_MAX_JSON_DEPTH, Request
 from .responses import (
     JSON_TYPE,
@@ -146,6 +148,8 @@ class App:
         504 and the handler is interrupted (``None``: no limit). It relies on
         gevent: the handler is stopped at its next cooperative (I/O) call.
         Streams are exempt once their first chunk is out.
+    :param docs: a path (``"/docs"``) to serve an HTML page listing every
+        operation, with the OpenAPI document at ``/openapi.json`` (``None``: neither).
     """
 
     def __init__(
@@ -167,6 +171,7 @@ class App:
         max_form_parts: int = 1000,
         max_form_memory_size: int = 500_000,
         handler_timeout: float | None = None,
+        docs: str | None = None,
     ) -> None:
         for router in routers:
             if not isinstance(router, Router):
@@ -235,6 +240,8 @@ class App:
                 specs.extend(router.specs())
             except ValueError as exc:
                 raise StartupError(str(exc)) from None
+        if docs is not None:
+            specs.extend(docs_router(self.openapi, docs).specs())
         self._table = RouteTable(build_routes(specs))
 
         if os.environ.get("MICROROUTE_CACHE", "").strip().lower() in ("0", "false", "no", "off"):
@@ -333,6 +340,13 @@ class App:
                 }
             )
         return rows
+
+    def openapi(self, *, title: str = "microroute app", version: str = "0.1.0") -> dict[str, Any]:
+        """The OpenAPI 3.1 document of every route (typed parameters, bodies, responses).
+
+        ``App(docs="/docs")`` serves it at ``/openapi.json``, with a page at ``/docs``.
+        """
+        return openapi_document(self.routes, title=title, version=version)
 
     def has_handler(self, path: str, method: str) -> bool:
         """Whether *path* matches a route that exports *method* itself."""
@@ -802,6 +816,8 @@ class App:
             return self._custom_error(handler, exc, environ)
         if isinstance(exc, ControlFlow):
             return self._control_flow(exc, environ)
+        if isinstance(exc, RequestValidationError):
+            return error_reply(exc.status, exc.message, exc.headers, detail=exc.detail)
         if isinstance(exc, HTTPError):
             return error_reply(exc.status, exc.message, exc.headers)
         if isinstance(exc, RequestRedirect):

@@ -3,9 +3,10 @@
 ``microroute run [TARGET] [--host H] [--port P] [--reload] [--debug]
 [--no-access-log]`` serves an app with microroute's server (see
 :mod:`microroute.server`), after a banner with its URL and route table.
-``microroute routes [TARGET]`` prints that route table and exits. TARGET is
+``microroute routes [TARGET]`` prints that route table and exits;
+``microroute openapi [TARGET]`` prints the app's OpenAPI 3.1 document. TARGET is
 resolved by :mod:`microroute.loading`; a TARGET that cannot start prints one
-``error: ...`` line naming the file and exits 1, for both commands.
+``error: ...`` line naming the file and exits 1, for every command.
 
 gevent must monkey-patch the standard library *before* anything else imports
 ``socket``, ``threading`` or ``ssl``, or those modules keep blocking versions
@@ -61,6 +62,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _run(args, args_list)
     if args.command == "routes":
         return _routes(args.target)
+    if args.command == "openapi":
+        return _openapi(args.target)
     parser.print_help(sys.stderr)
     return 2
 
@@ -128,6 +131,12 @@ def _parser() -> argparse.ArgumentParser:
         description="Print TARGET's routes: methods, path, static or dynamic, and source.",
     )
     routes.add_argument("target", nargs="?", metavar="TARGET", help=target_help)
+    openapi = commands.add_parser(
+        "openapi",
+        help="print the OpenAPI 3.1 document of an app",
+        description="Print TARGET's OpenAPI 3.1 document as JSON on stdout.",
+    )
+    openapi.add_argument("target", nargs="?", metavar="TARGET", help=target_help)
     return parser
 
 
@@ -199,6 +208,30 @@ def _routes(target: str | None) -> int:
         )
         return 1
     print(format_route_table(rows))
+    return 0
+
+
+def _openapi(target: str | None) -> int:
+    import json
+
+    from microroute.app import App
+    from microroute.errors import StartupError
+    from microroute.loading import load_app
+
+    try:
+        app = load_app(target)
+    except StartupError as exc:
+        print(f"error: {exc}", file=sys.stderr, flush=True)
+        return 1
+    if not isinstance(app, App):
+        print(
+            f"error: {target or '.'} is a {type(app).__name__}, not a microroute App: "
+            "it has no route table",
+            file=sys.stderr,
+            flush=True,
+        )
+        return 1
+    print(json.dumps(app.openapi(), indent=2))
     return 0
 
 

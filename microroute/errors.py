@@ -20,7 +20,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from http import HTTPStatus
-from typing import NoReturn
+from typing import Any, NoReturn
 from urllib.parse import unquote
 
 from .wire import check_header
@@ -28,6 +28,7 @@ from .wire import check_header
 __all__ = [
     "ControlFlow",
     "HTTPError",
+    "RequestValidationError",
     "StartupError",
     "ValidationError",
     "abort",
@@ -92,6 +93,19 @@ class ValidationError(HTTPError):
 
     def __init__(self, message: str, headers: HeaderItems | None = None):
         super().__init__(400, message, headers)
+
+
+class RequestValidationError(HTTPError):
+    """Typed input that failed validation: a 422 listing each problem.
+
+    Renders as ``{"error": "Invalid request", "detail": [{"loc": [...], "msg": ...}]}``,
+    where ``loc`` starts with ``"body"``, ``"query"`` or ``"path"`` and goes on with
+    the field names and list indexes that lead to the bad value.
+    """
+
+    def __init__(self, detail: list[dict[str, Any]], headers: HeaderItems | None = None):
+        super().__init__(422, "Invalid request", headers)
+        self.detail = detail
 
 
 class ControlFlow(BaseException):

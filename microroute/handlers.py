@@ -36,6 +36,7 @@ from .responses import (
 )
 from .routing import RESERVED_NAMES, RouteConfig
 from .sse import HEARTBEAT_KEY, EventStream, encode_event
+from .typed import Binder, encode_model, read_annotations
 from .wire import header_problem
 
 __all__ = ["BUILD_MARK", "Context", "Endpoint", "ReturnValueError", "coerce"]
@@ -115,6 +116,10 @@ def _plan(fn: Callable[..., Any], path_params: tuple[str, ...], source: str) -> 
         signature = inspect.signature(fn)
     except (TypeError, ValueError) as exc:
         raise StartupError(f"{source}: cannot read the handler's signature: {exc}") from None
+    # Annotations that ask for work (conversion, query, body) get a binder;
+    # an untyped handler gets None and exactly the plans below.
+    binder = read_annotations(fn, signature, path_params, source)
+    typed_names = binder.names if binder is not None else frozenset()
     wanted: list[str] = []
     takes_rest = False
     for parameter in signature.parameters.values():
@@ -124,6 +129,8 @@ def _plan(fn: Callable[..., Any], path_params: tuple[str, ...], source: str) -> 
             takes_rest = True
             continue
         name = parameter.name
+        if name in typed_names:
+            continue
         known = name in RESERVED_NAMES or name in path_params
         if parameter.kind is parameter.POSITIONAL_ONLY and parameter.default is parameter.empty:
             raise StartupError(
@@ -140,6 +147,8 @@ def _plan(fn: Callable[..., Any], path_params: tuple[str, ...], source: str) -> 
     if takes_rest:
         wanted.extend(p for p in path_params if p not in wanted)
     needs_request = "request" in wanted
+    if binder is not None:
+        return _typed_invoke(fn, wanted, binder), needs_request or binder.needs_request
 
     # The common shapes get a dedicated closure: no loop, no dict building.
     if not wanted:
@@ -150,19 +159,38 @@ def _plan(fn: Callable[..., Any], path_params: tuple[str, ...], source: str) -> 
         return (lambda request, params: fn(request=request)), True
 
     def invoke(request: Request | None, params: dict[str, Any]) -> Any:
-        kwargs: dict[str, Any] = {}
-        for name in wanted:
-            if name == "request":
-                kwargs[name] = request
-            elif name == "params":
-                kwargs[name] = params
-            elif name == "context":
-                kwargs[name] = Context(params)
-            else:
-                kwargs[name] = params[name]
-        return fn(**kwargs)
+        return fn(**_kwargs(wanted, request, params))
 
     return invoke, needs_request
+
+
+def _kwargs(wanted: list[str], request: Request | None, params: dict[str, Any]) -> dict[str, Any]:
+    kwargs: dict[str, Any] = {}
+    for name in wanted:
+        if name == "request":
+            kwargs[name] = request
+        elif name == "params":
+            kwargs[name] = params
+        elif name == "context":
+            kwargs[name] = Context(params)
+        else:
+            kwargs[name] = params[name]
+    return kwargs
+
+
+def _typed_invoke(fn: Callable[..., Any], wanted: list[str], binder: Binder) -> Invoke:
+    """Call *fn* with its by-name arguments plus what its annotations read and convert."""
+    bind, finish = binder.bind, binder.finish
+    if not wanted and finish is None:  # the typed handler that takes only typed input
+        return lambda request, params: fn(**bind(request, params))
+
+    def invoke(request: Request | None, params: dict[str, Any]) -> Any:
+        kwargs = _kwargs(wanted, request, params)
+        kwargs.update(bind(request, params))
+        result = fn(**kwargs)
+        return finish(result) if finish is not None else result
+
+    return invoke
 
 
 def _bytes_reply(body: bytes, content_type: str, status: int) -> Reply:
@@ -241,9 +269,13 @@ def _body_reply(body: Any, status: int, source: str, environ: dict[str, Any]) ->
         return line, merge_headers(headers, EventStream.headers), stream
     if kind is types.GeneratorType or isinstance(body, Iterator):
         return _stream_reply(body, status, source, environ)
+    model = encode_model(body)  # a msgspec.Struct, dataclass or pydantic model
+    if model is not None:
+        return _bytes_reply(model, JSON_TYPE, status)
     raise ReturnValueError(
         f"{source} returned a {kind.__module__}.{kind.__qualname__}; return a dict, list, str,"
-        " bytes, None, a generator, a Response or a (body, status[, headers]) tuple"
+        " bytes, None, a generator, a Response, a msgspec.Struct, dataclass or pydantic model,"
+        " or a (body, status[, headers]) tuple"
     )
 
 

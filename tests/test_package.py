@@ -17,6 +17,7 @@ PUBLIC = [
     "HTTPError",
     "Request",
     "Response",
+    "RequestValidationError",
     "Router",
     "StartupError",
     "ValidationError",

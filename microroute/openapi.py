@@ -1,0 +1,336 @@
+"""OpenAPI 3.1: the route table described as a document, and a page to read it.
+
+:func:`document` walks the app's routes once per call: each path (Next.js
+segments written ``{id}``), each method with a handler, its docstring as the
+summary, its typed parameters (:mod:`microroute.typed`) as path and query
+parameters, its body as the request body and its return annotation as the
+response. The JSON Schemas come from the validating engine itself
+(``msgspec.json.schema_components``, pydantic's ``model_json_schema``), so the
+document says exactly what the validation accepts.
+
+:func:`docs_router` serves ``/openapi.json`` and an HTML page listing every
+operation. The page is written here, server-side, and loads nothing: no CDN,
+no script, so it works offline and under a strict Content-Security-Policy.
+
+A handler whose return annotation is ``tuple[Model, Literal[201]]`` is
+documented with that status.
+"""
+
+from __future__ import annotations
+
+import html
+import inspect
+import json
+import re
+import sys
+import typing
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from .responses import JSON_TYPE, Response
+from .routing import Router
+from .table import Route
+from .typed import Binder, read_annotations, response_type
+
+try:
+    import msgspec
+except ImportError:  # pragma: no cover - the extra is installed in the test venv
+    msgspec = None  # type: ignore[assignment]
+
+__all__ = ["DOCS_MARK", "docs_router", "document", "render_page"]
+
+#: Set on the docs' own handlers, which the document leaves out.
+DOCS_MARK = "__microroute_docs__"
+
+_REF = "#/components/schemas/{name}"
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_INVALID = {
+    "description": "Invalid request: each problem with its location",
+    "content": {
+        JSON_TYPE: {
+            "schema": {
+                "type": "object",
+                "required": ["error", "detail"],
+                "properties": {
+                    "error": {"type": "string"},
+                    "detail": {
+                        "type": "array",
+                        "items": {
+                            "type": "object",
+                            "required": ["loc", "msg"],
+                            "properties": {
+                                "loc": {
+                                    "type": "array",
+                                    "items": {"type": ["string", "integer"]},
+                                },
+                                "msg": {"type": "string"},
+                            },
+                        },
+                    },
+                },
+            }
+        }
+    },
+}
+_ERROR = {
+    "content": {
+        JSON_TYPE: {
+            "schema": {
+                "type": "object",
+                "required": ["error"],
+                "properties": {"error": {"type": "string"}},
+            }
+        }
+    }
+}
+
+
+def openapi_path(route: Route) -> list[str]:
+    """The route's path(s) in OpenAPI's spelling: ``/posts/[id]`` -> ``/posts/{id}``.
+
+    An optional catch-all (``[[...slug]]``) is two paths: without it and with it.
+    """
+    parts: list[str] = []
+    bare: str | None = None
+    for kind, text in route.pattern.segments:
+        if kind == "static":
+            parts.append(text)
+            continue
+        found = _NAME.findall(text.split(":")[-1]) if kind == "werkzeug" else _NAME.findall(text)
+        if kind == "optional":
+            bare = "/" + "/".join(parts)
+        parts.append("{" + found[-1] + "}")
+    full = "/" + "/".join(parts)
+    return [bare, full] if bare is not None else [full]
+
+
+class _Schemas:
+    """Collects the types an app's operations mention; one components section for all."""
+
+    def __init__(self) -> None:
+        self.msgspec_types: list[Any] = []
+        self.components: dict[str, Any] = {}
+        self._refs: list[tuple[dict[str, Any], Any]] = []
+
+    def ref(self, tp: Any) -> dict[str, Any]:
+        """A placeholder schema for *tp*, filled in by :meth:`finish`."""
+        holder: dict[str, Any] = {}
+        pydantic = sys.modules.get("pydantic")
+        if pydantic is not None and isinstance(tp, type) and issubclass(tp, pydantic.BaseModel):
+            model: Any = tp
+            schema = model.model_json_schema(ref_template=_REF.replace("{name}", "{model}"))
+            self.components.update(schema.pop("$defs", {}))
+            self.components[tp.__name__] = schema
+            holder["$ref"] = _REF.format(name=tp.__name__)
+            return holder
+        if self.describable(tp):
+            self._refs.append((holder, tp))
+        return holder
+
+    @staticmethod
+    def describable(tp: Any) -> bool:
+        """Whether the engine can write a schema for *tp* (a Response cannot)."""
+        pydantic = sys.modules.get("pydantic")
+        if pydantic is not None and isinstance(tp, type) and issubclass(tp, pydantic.BaseModel):
+            return True
+        if msgspec is None:
+            return False
+        try:
+            msgspec.json.schema(tp)
+        except TypeError:
+            return False
+        return True
+
+    def finish(self) -> None:
+        if not self._refs:
+            return
+        types = [tp for _, tp in self._refs]
+        schemas, components = msgspec.json.schema_components(types, ref_template=_REF)
+        for (holder, _), schema in zip(self._refs, schemas, strict=True):
+            holder.update(schema)
+        self.components.update(components)
+
+
+def _operation(
+    route: Route, method: str, handler: Callable[..., Any], source: str, schemas: _Schemas
+) -> dict[str, Any]:
+    path_params = route.pattern.params
+    binder: Binder | None = None
+    try:
+        signature = inspect.signature(handler)
+    except (TypeError, ValueError):
+        signature = None
+    if signature is not None:
+        binder = read_annotations(handler, signature, path_params, source)
+    operation: dict[str, Any] = {
+        "operationId": _operation_id(method, route.pattern.path),
+    }
+    doc = inspect.getdoc(handler)
+    if doc:
+        summary, _, rest = doc.partition("\n")
+        operation["summary"] = summary.strip()
+        if rest.strip():
+            operation["description"] = rest.strip()
+    parameters: list[dict[str, Any]] = []
+    for name in path_params:
+        tp = binder.path.get(name) if binder is not None else None
+        catch_all = name in route.pattern.empty_lists or any(
+            kind in ("catchall", "optional") and name in text
+            for kind, text in route.pattern.segments
+        )
+        schema: dict[str, Any] = {"type": "string"}
+        if tp is not None and not catch_all:
+            schema = schemas.ref(tp)
+        parameters.append({"name": name, "in": "path", "required": True, "schema": schema})
+    responses: dict[str, Any] = {}
+    if binder is not None:
+        for q in binder.query:
+            item: dict[str, Any] = {
+                "name": q.name,
+                "in": "query",
+                "required": q.required,
+                "schema": schemas.ref(q.annotation),
+            }
+            if q.many:
+                item["style"], item["explode"] = "form", True
+            parameters.append(item)
+        if binder.body_name is not None:
+            operation["requestBody"] = {
+                "required": binder.body_required,
+                "content": {JSON_TYPE: {"schema": schemas.ref(binder.body_type)}},
+            }
+        if binder.query or binder.body_name is not None:
+            responses["422"] = _INVALID
+        if binder.path:
+            responses["404"] = {"description": "No such resource", **_ERROR}
+    if parameters:
+        operation["parameters"] = parameters
+    returns = binder.returns if binder is not None else _return_hint(handler)
+    body, status = response_type(returns)
+    if body is None:
+        responses[str(status)] = {"description": "No Content"}
+    elif returns is inspect.Signature.empty or returns is Any or not schemas.describable(body):
+        responses["default"] = {"description": "The handler's response (no return annotation)"}
+    else:
+        responses[str(status)] = {
+            "description": "Success",
+            "content": {JSON_TYPE: {"schema": schemas.ref(body)}},
+        }
+    operation["responses"] = dict(sorted(responses.items()))
+    return operation
+
+
+def _return_hint(handler: Callable[..., Any]) -> Any:
+    try:
+        return typing.get_type_hints(handler).get("return", inspect.Signature.empty)
+    except Exception:  # an unresolvable annotation documents nothing
+        return inspect.Signature.empty
+
+
+def _operation_id(method: str, path: str) -> str:
+    words = re.findall(r"[A-Za-z0-9]+", path)
+    return "_".join([method.lower(), *words]) if words else method.lower()
+
+
+def document(
+    routes: Iterable[Route], *, title: str = "microroute app", version: str = "0.1.0"
+) -> dict[str, Any]:
+    """The OpenAPI 3.1 document of *routes* (what ``app.openapi()`` returns)."""
+    schemas = _Schemas()
+    paths: dict[str, dict[str, Any]] = {}
+    for route in routes:
+        for method in route.methods:
+            endpoint = route.endpoints[method]
+            if getattr(endpoint.handler, DOCS_MARK, False):
+                continue
+            operation = _operation(route, method, endpoint.handler, endpoint.source, schemas)
+            for path in openapi_path(route):
+                item = dict(operation)
+                if path != openapi_path(route)[-1]:  # an optional catch-all, absent
+                    item["operationId"] += "_root"
+                    item["parameters"] = [
+                        p
+                        for p in operation.get("parameters", [])
+                        if p["in"] != "path" or "{" + p["name"] + "}" in path
+                    ]
+                    if not item["parameters"]:
+                        del item["parameters"]
+                paths.setdefault(path, {})[method.lower()] = item
+    schemas.finish()
+    result: dict[str, Any] = {
+        "openapi": "3.1.0",
+        "info": {"title": title, "version": version},
+        "paths": dict(sorted(paths.items())),
+    }
+    if schemas.components:
+        result["components"] = {"schemas": dict(sorted(schemas.components.items()))}
+    return result
+
+
+def render_page(doc: dict[str, Any], spec_url: str) -> str:
+    """An HTML page listing every operation of *doc*; self-contained, no script."""
+    esc = html.escape
+    rows: list[str] = []
+    for path, item in doc.get("paths", {}).items():
+        for method, operation in item.items():
+            params = ", ".join(
+                f"{esc(p['name'])} ({esc(p['in'])}{', required' if p.get('required') else ''})"
+                for p in operation.get("parameters", [])
+            )
+            body = operation.get("requestBody", {}).get("content", {}).get(JSON_TYPE, {})
+            body_ref = body.get("schema", {}).get("$ref", "")
+            rows.append(
+                '<tr class="operation">'
+                f'<td class="method">{esc(method.upper())}</td>'
+                f'<td class="path"><code>{esc(path)}</code></td>'
+                f"<td>{esc(operation.get('summary', ''))}</td>"
+                f"<td>{params}</td>"
+                f"<td>{esc(body_ref.rsplit('/', 1)[-1])}</td>"
+                f"<td>{esc(', '.join(operation.get('responses', {})))}</td>"
+                "</tr>"
+            )
+    title = esc(doc.get("info", {}).get("title", "API"))
+    schema_json = esc(json.dumps(doc.get("components", {}), indent=2))
+    return (
+        "<!doctype html>\n"
+        '<html lang="en"><head><meta charset="utf-8">'
+        f"<title>{title}</title>"
+        "<style>body{font-family:system-ui,sans-serif;margin:2rem}"
+        "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:.3rem .6rem;"
+        "text-align:left;vertical-align:top}.method{font-weight:bold}</style>"
+        f"</head><body><h1>{title}</h1>"
+        f'<p>OpenAPI document: <a href="{esc(spec_url)}">{esc(spec_url)}</a></p>'
+        "<table><thead><tr><th>Method</th><th>Path</th><th>Summary</th><th>Parameters</th>"
+        "<th>Body</th><th>Responses</th></tr></thead><tbody>"
+        + "".join(rows)
+        + "</tbody></table><h2>Schemas</h2>"
+        f"<pre>{schema_json}</pre></body></html>\n"
+    )
+
+
+def docs_router(
+    make_document: Callable[[], dict[str, Any]], docs_path: str, spec_path: str = "/openapi.json"
+) -> Router:
+    """A router serving *spec_path* (the JSON document) and *docs_path* (the HTML page)."""
+    router = Router()
+
+    def openapi_json() -> Response:
+        """The OpenAPI document."""
+        data = json.dumps(make_document(), separators=(",", ":")).encode()
+        return Response(data, content_type=JSON_TYPE)
+
+    def docs_page() -> Response:
+        """The API documentation page."""
+        page = render_page(make_document(), spec_path)
+        response = Response(page, content_type="text/html; charset=utf-8")
+        # The page loads nothing: say so, and a stray injection could not either.
+        response.headers["Content-Security-Policy"] = (
+            "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'"
+        )
+        return response
+
+    for handler in (openapi_json, docs_page):
+        setattr(handler, DOCS_MARK, True)
+    router.add(spec_path, openapi_json, methods=["GET"])
+    router.add(docs_path, docs_page, methods=["GET"])
+    return router

@@ -1,0 +1,556 @@
+"""Typed handlers: a handler's annotations, read once at registration.
+
+A handler's parameters are still filled by name; annotations add meaning:
+
+* a path parameter annotated ``int``, ``float``, ``bool``, ``uuid.UUID``,
+  ``datetime.date``/``datetime.datetime``, an ``Enum`` or a ``Literal`` is
+  converted; a value that does not convert is a 404, as a route converter's is;
+* a parameter named ``body``, or annotated with a structured type (a dataclass,
+  a ``TypedDict``, a ``msgspec.Struct`` or a pydantic ``BaseModel``), is the
+  request body, decoded and validated (JSON; a form body for flat types);
+* any other annotated parameter of a scalar or ``list[scalar]`` type is read
+  from the query string; a default makes it optional.
+
+Bad input raises :class:`~microroute.errors.RequestValidationError`: a 422
+listing each problem with its location, the same shape whichever engine
+validated. msgspec (``pip install "microroute[typed]"``) does the decoding,
+conversion and validation; pydantic models are validated by pydantic. Nothing
+here validates by hand: this module only decides, per parameter, which engine
+call to make, and maps the engine's errors onto ``{"loc": [...], "msg": ...}``.
+
+>>> import msgspec
+>>> class NewUser(msgspec.Struct):
+...     name: str
+...     age: int
+>>> @route.post("/teams/[team]/users")              # doctest: +SKIP
+... def create(team: int, body: NewUser, notify: bool = False):
+...     return {"team": team, "name": body.name}, 201
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import decimal
+import enum
+import inspect
+import re
+import sys
+import types
+import typing
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from .errors import RequestValidationError, StartupError, not_found
+from .requests import Request
+from .responses import JSON_TYPE, Response
+from .routing import RESERVED_NAMES
+
+try:
+    import msgspec
+except ImportError:  # pragma: no cover - the extra is installed in the test venv
+    msgspec = None  # type: ignore[assignment]
+
+__all__ = ["Binder", "encode_model", "is_structured", "read_annotations", "response_type"]
+
+EXTRA_HINT = 'pip install "microroute[typed]"'
+
+_SCALARS: tuple[type, ...] = (
+    int,
+    float,
+    bool,
+    str,
+    uuid.UUID,
+    datetime.date,
+    datetime.datetime,
+    datetime.time,
+    decimal.Decimal,
+)
+_FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+# msgspec names the place of an error as a JSONPath: "$.items[0].name", "$['a b']".
+_AT = re.compile(r" - at `\$(.*)`$")
+# "[...]" is a value under some key of a dict: the location stops at the dict.
+_STEP = re.compile(r"\[\.\.\.\]|\.([^.\[]+)|\[(\d+)\]|\['((?:[^'\\]|\\.)*)'\]")
+_MISSING = re.compile(r"missing required field `([^`]*)`")
+
+
+def _pydantic_model(tp: Any) -> bool:
+    # Only a program that imported pydantic can annotate with one of its models.
+    pydantic = sys.modules.get("pydantic")
+    return pydantic is not None and isinstance(tp, type) and issubclass(tp, pydantic.BaseModel)
+
+
+def is_structured(tp: Any) -> bool:
+    """Whether *tp* is a body type: a dataclass, TypedDict, msgspec.Struct or pydantic model."""
+    if not isinstance(tp, type):
+        return False
+    if dataclasses.is_dataclass(tp) or typing.is_typeddict(tp):
+        return True
+    if msgspec is not None and issubclass(tp, msgspec.Struct):
+        return True
+    return _pydantic_model(tp)
+
+
+def _structured_by_name(tp: Any) -> bool:
+    """A class that would be a body type if its library were there (msgspec missing)."""
+    return isinstance(tp, type) and any(
+        f"{base.__module__}.{base.__qualname__}" == "msgspec.Struct" for base in tp.__mro__
+    )
+
+
+def _bare(tp: Any) -> Any:
+    """``Annotated[X, Meta(...)]`` -> ``X``: constraints don't change a type's kind."""
+    while typing.get_origin(tp) is typing.Annotated:
+        tp = typing.get_args(tp)[0]
+    return tp
+
+
+def _optional_inner(tp: Any) -> Any:
+    """``X | None`` -> ``X`` (and ``Annotated`` unwrapped); anything else as is."""
+    tp = _bare(tp)
+    if typing.get_origin(tp) in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        if len(args) == 1:
+            return _bare(args[0])
+    return tp
+
+
+def _is_scalar(tp: Any) -> bool:
+    tp = _optional_inner(tp)
+    if typing.get_origin(tp) is typing.Literal:
+        return True
+    return isinstance(tp, type) and (issubclass(tp, _SCALARS) or issubclass(tp, enum.Enum))
+
+
+def _is_scalar_list(tp: Any) -> bool:
+    tp = _optional_inner(tp)
+    if typing.get_origin(tp) not in (list, tuple, set, frozenset):
+        return False
+    args = typing.get_args(tp)
+    if len(args) == 2 and args[1] is Ellipsis:  # tuple[int, ...]
+        args = args[:1]
+    return len(args) == 1 and _is_scalar(_bare(args[0]))
+
+
+def _needs_conversion(tp: Any) -> bool:
+    """``str``, ``Any`` and ``list[str]`` are what the router already gives."""
+    return tp not in (str, Any, inspect.Parameter.empty, list[str])
+
+
+def _type_name(tp: Any) -> str:
+    return getattr(tp, "__qualname__", None) or repr(tp)
+
+
+# -- errors ------------------------------------------------------------------
+
+
+def _msgspec_problem(where: str, exc: Exception) -> dict[str, Any]:
+    """One msgspec error as ``{"loc": [...], "msg": ...}``."""
+    message = str(exc)
+    loc: list[str | int] = [where]
+    found = _AT.search(message)
+    if found is not None:
+        message = message[: found.start()]
+        for key, index, quoted in _STEP.findall(found.group(1)):
+            if index:
+                loc.append(int(index))
+            elif key or quoted:
+                loc.append(key or quoted.replace("\\'", "'"))
+    missing = _MISSING.search(message)
+    if missing is not None:
+        loc.append(missing.group(1))
+        message = "Field required"
+    return {"loc": loc, "msg": message.replace("`", "")}
+
+
+def _pydantic_problems(where: str, exc: Any) -> list[dict[str, Any]]:
+    return [
+        {"loc": [where, *error["loc"]], "msg": error["msg"]}
+        for error in exc.errors(include_url=False, include_context=False, include_input=False)
+    ]
+
+
+# -- the plan ------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class QueryParam:
+    """A parameter read from the query string."""
+
+    name: str
+    annotation: Any
+    required: bool
+    default: Any
+    many: bool
+
+
+@dataclasses.dataclass(frozen=True)
+class Binder:
+    """What a handler's annotations ask for, decided once at registration.
+
+    ``bind(request, params)`` returns the keyword arguments this binder fills
+    (converted path parameters, query parameters, the body). ``finish`` encodes
+    the handler's result when its return annotation names a structured type.
+    """
+
+    source: str
+    path: dict[str, Any]
+    query: tuple[QueryParam, ...]
+    body_name: str | None
+    body_type: Any
+    body_required: bool
+    returns: Any
+    names: frozenset[str]
+    needs_request: bool
+    bind: Callable[[Request | None, dict[str, Any]], dict[str, Any]]
+    finish: Callable[[Any], Any] | None
+
+
+def read_annotations(
+    fn: Callable[..., Any],
+    signature: inspect.Signature,
+    path_params: tuple[str, ...],
+    source: str,
+) -> Binder | None:
+    """The handler's typed parameters, or None when its annotations ask for nothing.
+
+    An untyped handler (or one annotated only with ``str``) gets None, and so
+    the very same calling plan as before typed handlers existed.
+    """
+    raw = {name: p.annotation for name, p in signature.parameters.items()}
+    has_return = signature.return_annotation is not inspect.Signature.empty
+    untyped = all(a is inspect.Parameter.empty for n, a in raw.items() if n not in RESERVED_NAMES)
+    if untyped and not has_return and "body" not in raw:
+        return None
+    try:
+        hints = typing.get_type_hints(fn, include_extras=True)
+    except Exception as exc:
+        raise StartupError(f"{source}: cannot resolve the handler's annotations: {exc}") from None
+
+    path: dict[str, Any] = {}
+    query: list[QueryParam] = []
+    body_name: str | None = None
+    body_type: Any = Any
+    body_required = True
+    for name, parameter in signature.parameters.items():
+        if name in RESERVED_NAMES or parameter.kind in (
+            parameter.VAR_POSITIONAL,
+            parameter.VAR_KEYWORD,
+        ):
+            continue
+        tp = hints.get(name, inspect.Parameter.empty)
+        where = f"{source}: parameter {name!r}"
+        if name in path_params:
+            if not _needs_conversion(tp):
+                continue
+            if not (_is_scalar(tp) or _is_scalar_list(tp)):
+                raise StartupError(
+                    f"{where} is a path parameter annotated {_type_name(tp)}; use str, int,"
+                    " float, bool, uuid.UUID, datetime.date, an Enum or a Literal"
+                )
+            _require_msgspec(where, tp)
+            path[name] = tp
+        elif name == "body" or is_structured(_optional_inner(tp)) or _structured_by_name(_bare(tp)):
+            if body_name is not None:
+                raise StartupError(
+                    f"{where}: the body is already parameter {body_name!r}; a handler takes"
+                    " one body"
+                )
+            body_name, body_type = name, Any if tp is inspect.Parameter.empty else tp
+            body_required = parameter.default is parameter.empty
+            if not _pydantic_model(_optional_inner(body_type)):
+                _require_msgspec(where, body_type)
+                _check_type(where, body_type)
+        elif tp is inspect.Parameter.empty:
+            continue  # an unannotated extra with a default: left to its default, as before
+        elif _is_scalar(tp) or _is_scalar_list(tp):
+            _require_msgspec(where, tp)
+            query.append(
+                QueryParam(
+                    name=name,
+                    annotation=tp,
+                    required=parameter.default is parameter.empty,
+                    default=parameter.default,
+                    many=_is_scalar_list(tp),
+                )
+            )
+        elif parameter.default is not parameter.empty:
+            continue  # not a query type, and a default: left to its default, as before
+        else:
+            raise StartupError(
+                f"{where} is annotated {_type_name(tp)}: a query parameter must be a scalar"
+                " (str, int, float, bool, UUID, date, Enum, Literal) or a list of one;"
+                " name it body to read the request body"
+            )
+
+    returns = hints.get("return", inspect.Signature.empty)
+    finish = _finisher(returns, source)
+    if not path and not query and body_name is None and finish is None:
+        return None
+    names = frozenset([*path, *(q.name for q in query), *([body_name] if body_name else [])])
+    return Binder(
+        source=source,
+        path=path,
+        query=tuple(query),
+        body_name=body_name,
+        body_type=body_type,
+        body_required=body_required,
+        returns=returns,
+        names=names,
+        needs_request=bool(query) or body_name is not None,
+        bind=_binder(path, tuple(query), body_name, body_type, body_required),
+        finish=finish,
+    )
+
+
+def _check_type(where: str, tp: Any) -> None:
+    """A type msgspec cannot decode is refused now, not at the first request."""
+    try:
+        msgspec.json.Decoder(tp)
+    except TypeError as exc:
+        raise StartupError(
+            f"{where} is annotated {_type_name(tp)}, which msgspec cannot decode: {exc}"
+        ) from None
+
+
+def _require_msgspec(where: str, tp: Any) -> None:
+    if msgspec is None:
+        raise StartupError(
+            f"{where} is annotated {_type_name(tp)}; typed handlers need msgspec: {EXTRA_HINT}"
+        )
+
+
+def _binder(
+    path: dict[str, Any],
+    query: tuple[QueryParam, ...],
+    body_name: str | None,
+    body_type: Any,
+    body_required: bool,
+) -> Callable[[Request | None, dict[str, Any]], dict[str, Any]]:
+    path_items = tuple(path.items())
+    read_body = _body_reader(body_type) if body_name is not None else None
+    if read_body is not None and body_name is not None and not path and not query:
+        return _body_binder(body_name, read_body, body_required)
+
+    def bind(request: Request | None, params: dict[str, Any]) -> dict[str, Any]:
+        kwargs: dict[str, Any] = {}
+        for name, tp in path_items:
+            try:
+                kwargs[name] = msgspec.convert(params[name], tp, strict=False)
+            except msgspec.ValidationError:
+                not_found()  # as a converter would: this URL names nothing
+        problems: list[dict[str, Any]] = []
+        if query:
+            assert request is not None
+            args = request.args
+            for q in query:
+                if q.many:
+                    values: Any = args.getlist(q.name)
+                    if not values:
+                        if q.required:
+                            problems.append({"loc": ["query", q.name], "msg": "Field required"})
+                        continue
+                elif q.name in args:
+                    values = args[q.name]
+                else:
+                    if q.required:
+                        problems.append({"loc": ["query", q.name], "msg": "Field required"})
+                    continue
+                try:
+                    kwargs[q.name] = msgspec.convert(values, q.annotation, strict=False)
+                except msgspec.ValidationError as exc:
+                    problem = _msgspec_problem("query", exc)
+                    problem["loc"][1:1] = [q.name]
+                    problems.append(problem)
+        if read_body is not None:
+            assert request is not None and body_name is not None
+            try:
+                kwargs[body_name] = read_body(request)
+            except _NoBody:
+                if body_required:
+                    problems.append({"loc": ["body"], "msg": "Field required"})
+            except RequestValidationError as exc:
+                problems.extend(exc.detail)
+        if problems:
+            raise RequestValidationError(problems)
+        return kwargs
+
+    return bind
+
+
+def _body_binder(
+    name: str, read_body: Callable[[Request], Any], required: bool
+) -> Callable[[Request | None, dict[str, Any]], dict[str, Any]]:
+    """The common typed POST: a body and nothing else, without the general loop."""
+
+    def bind(request: Request | None, params: dict[str, Any]) -> dict[str, Any]:
+        assert request is not None
+        try:
+            return {name: read_body(request)}
+        except _NoBody:
+            if required:
+                raise RequestValidationError([{"loc": ["body"], "msg": "Field required"}]) from None
+            return {}
+
+    return bind
+
+
+class _NoBody(Exception):
+    """The request has no body at all."""
+
+
+def _form_data(request: Request) -> dict[str, Any]:
+    # A repeated field is a list; a single one its value (flat types).
+    return {
+        key: values if len(values) > 1 else values[0]
+        for key, values in request.form.lists()
+        if values
+    }
+
+
+def _is_form(request: Request) -> bool:
+    # Most bodies are JSON: a substring test spares parsing the Content-Type.
+    content_type = request.environ.get("CONTENT_TYPE")
+    if not content_type or content_type.startswith("application/json"):
+        return False
+    return request.mimetype in _FORM_TYPES
+
+
+def _body_reader(tp: Any) -> Callable[[Request], Any]:
+    inner = _optional_inner(tp)
+    if _pydantic_model(inner):
+        model: Any = inner
+        pydantic_error: Any = sys.modules["pydantic"].ValidationError
+
+        def read_pydantic(request: Request) -> Any:
+            try:
+                if _is_form(request):
+                    return model.model_validate(_form_data(request))
+                data = request.get_data()
+                if not data:
+                    raise _NoBody
+                return model.model_validate_json(data)
+            except pydantic_error as exc:
+                raise RequestValidationError(_pydantic_problems("body", exc)) from None
+
+        return read_pydantic
+
+    # Lax, as pydantic is by default and as JSON Schema reads the document:
+    # JSON has one number type, so 974.0 is a valid "integer" (and "36" an int).
+    decoder = msgspec.json.Decoder(tp, strict=False)
+
+    def read_msgspec(request: Request) -> Any:
+        try:
+            if _is_form(request):
+                return msgspec.convert(_form_data(request), tp, strict=False)
+            data = request.get_data()
+            if not data:
+                raise _NoBody
+            return decoder.decode(data)
+        except msgspec.ValidationError as exc:
+            raise RequestValidationError([_msgspec_problem("body", exc)]) from None
+        except msgspec.DecodeError as exc:
+            problem = {"loc": ["body"], "msg": f"Invalid JSON: {exc}"}
+            raise RequestValidationError([problem]) from None
+        except UnicodeDecodeError:  # msgspec lets the codec's error through
+            problem = {"loc": ["body"], "msg": "Invalid JSON: not valid UTF-8"}
+            raise RequestValidationError([problem]) from None
+        except RecursionError:  # msgspec stops a hostile nesting at the recursion limit
+            problem = {"loc": ["body"], "msg": "Invalid JSON: nested too deeply"}
+            raise RequestValidationError([problem]) from None
+
+    return read_msgspec
+
+
+# -- results -------------------------------------------------------------------
+
+
+def _mentions_structured(tp: Any) -> bool:
+    if is_structured(tp):
+        return True
+    return any(_mentions_structured(arg) for arg in typing.get_args(tp))
+
+
+def response_type(returns: Any) -> tuple[Any, int]:
+    """The body type and status a return annotation documents.
+
+    ``User`` -> ``(User, 200)``; ``tuple[User, Literal[201]]`` -> ``(User, 201)``;
+    ``None`` -> ``(None, 204)``.
+    """
+    if returns is None or returns is type(None):
+        return None, 204
+    if typing.get_origin(returns) is tuple:
+        args = typing.get_args(returns)
+        if len(args) == 2 and typing.get_origin(args[1]) is typing.Literal:
+            statuses = typing.get_args(args[1])
+            if len(statuses) == 1 and type(statuses[0]) is int:
+                return args[0], statuses[0]
+    return returns, 200
+
+
+def _finisher(returns: Any, source: str) -> Callable[[Any], Any] | None:
+    """A function encoding a result of the annotated return type, or None."""
+    if returns is inspect.Signature.empty:
+        return None
+    body, _ = response_type(returns)
+    if not _mentions_structured(body) or is_structured(_optional_inner(body)):
+        return None  # nothing to encode, or a model, which the reply encodes itself
+    inner = _optional_inner(body)
+    if _pydantic_model(inner) or any(_pydantic_model(a) for a in typing.get_args(inner)):
+        encode: Callable[[Any], bytes] = sys.modules["pydantic"].TypeAdapter(body).dump_json
+    else:
+        _require_msgspec(f"{source}: the return annotation", returns)
+        encode = msgspec.json.Encoder().encode
+
+    def finish(result: Any) -> Any:
+        # A model itself is left to the reply (encode_model): no Response built.
+        if type(result) is tuple:
+            if result and _encodable(result[0]):
+                return (_json_response(encode(result[0])), *result[1:])
+            return result
+        if _encodable(result):
+            return _json_response(encode(result))
+        return result
+
+    return finish
+
+
+def _encodable(value: Any) -> bool:
+    # A Response, text, bytes, None or a stream keep their usual meaning; a model
+    # is encoded by encode_model when the reply is made, more cheaply.
+    return (
+        value is not None
+        and not isinstance(
+            value, (Response, str, bytes, bytearray, memoryview, types.GeneratorType)
+        )
+        and not _is_model(value)
+    )
+
+
+def _is_model(value: Any) -> bool:
+    if msgspec is not None and isinstance(value, msgspec.Struct):
+        return True
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return True
+    pydantic = sys.modules.get("pydantic")
+    return pydantic is not None and isinstance(value, pydantic.BaseModel)
+
+
+def _json_response(data: bytes) -> Response:
+    return Response(data, content_type=JSON_TYPE)
+
+
+def encode_model(value: Any) -> bytes | None:
+    """JSON for a returned msgspec.Struct, dataclass or pydantic model; None otherwise."""
+    if msgspec is not None and (
+        isinstance(value, msgspec.Struct)
+        or (dataclasses.is_dataclass(value) and not isinstance(value, type))
+    ):
+        data: bytes = msgspec.json.encode(value)
+        return data
+    pydantic = sys.modules.get("pydantic")
+    if pydantic is not None and isinstance(value, pydantic.BaseModel):
+        text: str = value.model_dump_json()
+        return text.encode()
+    return None

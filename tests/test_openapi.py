@@ -1,0 +1,213 @@
+"""The OpenAPI 3.1 document, ``microroute openapi``, and the ``App(docs=...)`` page.
+
+The example's document is compared with a golden file; after an intended
+change, regenerate it with
+``python -m microroute openapi examples/typed_api.py > tests/golden/typed_api.openapi.json``.
+"""
+
+from __future__ import annotations
+
+import json
+from html.parser import HTMLParser
+from pathlib import Path
+from typing import Any, Literal
+
+import msgspec
+import pydantic
+import pytest
+from openapi_spec_validator import validate
+
+from microroute import App, Router
+from microroute.cli import main
+from microroute.loading import load_app
+from microroute.testing import TestClient
+
+REPO = Path(__file__).resolve().parent.parent
+EXAMPLE = REPO / "examples" / "typed_api.py"
+GOLDEN = REPO / "tests" / "golden" / "typed_api.openapi.json"
+
+
+class Item(msgspec.Struct):
+    name: str
+    price: float
+
+
+class Order(pydantic.BaseModel):
+    item: str
+    quantity: int
+
+
+def test_the_example_document_matches_the_golden_file_and_is_valid(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """README: "`microroute openapi [TARGET]` prints it"."""
+    assert main(["openapi", str(EXAMPLE)]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed == json.loads(GOLDEN.read_text())
+    validate(printed)  # openapi-spec-validator: a valid OpenAPI 3.1 document
+
+
+def test_openapi_of_a_target_that_cannot_start_names_the_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    broken = tmp_path / "broken_openapi_app.py"
+    broken.write_text("raise RuntimeError('boom')\n")
+    assert main(["openapi", str(broken)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "broken_openapi_app.py" in err
+
+
+def test_the_document_describes_paths_params_bodies_and_responses() -> None:
+    router = Router()
+
+    @router.get("/shops/[shop]/items/[item_id]")
+    def get_item(shop, item_id: int, currency: Literal["EUR", "USD"] = "EUR") -> Item:  # type: ignore[no-untyped-def]
+        """Read one item.
+
+        The price is in the currency asked for.
+        """
+        return Item(name=shop, price=item_id)
+
+    @router.post("/orders")
+    def order(body: Order) -> tuple[Order, Literal[201]]:
+        return body, 201
+
+    @router.get("/docs/[[...slug]]")
+    def docs(slug):  # type: ignore[no-untyped-def]
+        return {"slug": slug}
+
+    doc = App(router).openapi(title="Shop", version="2.0")
+    validate(doc)
+    assert doc["info"] == {"title": "Shop", "version": "2.0"}
+    assert sorted(doc["paths"]) == [
+        "/docs",
+        "/docs/{slug}",
+        "/orders",
+        "/shops/{shop}/items/{item_id}",
+    ]
+    get = doc["paths"]["/shops/{shop}/items/{item_id}"]["get"]
+    assert get["summary"] == "Read one item."
+    assert get["description"] == "The price is in the currency asked for."
+    assert get["parameters"] == [
+        {"name": "shop", "in": "path", "required": True, "schema": {"type": "string"}},
+        {"name": "item_id", "in": "path", "required": True, "schema": {"type": "integer"}},
+        {
+            "name": "currency",
+            "in": "query",
+            "required": False,
+            "schema": {"enum": ["EUR", "USD"]},
+        },
+    ]
+    assert sorted(get["responses"]) == ["200", "404", "422"]
+    assert get["responses"]["200"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/Item"
+    }
+    post = doc["paths"]["/orders"]["post"]
+    assert post["requestBody"] == {
+        "required": True,
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Order"}}},
+    }
+    assert sorted(post["responses"]) == ["201", "422"]
+    schemas = doc["components"]["schemas"]
+    assert schemas["Item"]["required"] == ["name", "price"]  # msgspec's schema
+    assert schemas["Order"]["properties"]["quantity"]["type"] == "integer"  # pydantic's
+    assert "parameters" not in doc["paths"]["/docs"]["get"]
+    assert doc["paths"]["/docs"]["get"]["responses"] == {
+        "default": {"description": "The handler's response (no return annotation)"}
+    }
+
+
+def test_discovered_route_files_are_documented(tmp_path: Path) -> None:
+    """Works the same for decorator routes and discovered route.py files."""
+    folder = tmp_path / "app" / "api" / "notes" / "[note_id]"
+    folder.mkdir(parents=True)
+    (folder / "route.py").write_text(
+        "def GET(note_id: int, full: bool = False) -> dict:\n"
+        '    """One note."""\n'
+        "    return {'id': note_id, 'full': full}\n"
+    )
+    app = App(app_dir=tmp_path / "app")
+    operation = app.openapi()["paths"]["/api/notes/{note_id}"]["get"]
+    assert operation["summary"] == "One note."
+    assert [p["name"] for p in operation["parameters"]] == ["note_id", "full"]
+    client = TestClient(app)
+    assert client.get("/api/notes/3?full=true").json() == {"id": 3, "full": True}
+    assert client.get("/api/notes/three").status_code == 404
+
+
+class _Operations(HTMLParser):
+    """The (method, path) rows of the docs page, and any script or external load."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.cells: list[str] = []
+        self.loads: list[str] = []
+        self._cell: str | None = None
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "script" or any(name == "src" for name, _ in attrs):
+            self.loads.append(tag)
+        if tag == "link":
+            self.loads.append(tag)
+        if tag == "td":
+            self._cell = ""
+
+    def handle_data(self, data: str) -> None:
+        if self._cell is not None:
+            self._cell += data
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "td" and self._cell is not None:
+            self.cells.append(self._cell)
+            self._cell = None
+
+
+def docs_client() -> TestClient:
+    # The example's module is imported once per process by load_app.
+    app = load_app(str(EXAMPLE))
+    assert isinstance(app, App)
+    return TestClient(app)
+
+
+def test_docs_serves_the_document_and_a_page_listing_every_operation() -> None:
+    """README: "the page is written server-side and loads nothing (no script, no CDN), under
+    a `Content-Security-Policy` that forbids it"."""
+    client = docs_client()
+    spec = client.get("/openapi.json")
+    assert spec.status_code == 200
+    assert spec.headers["Content-Type"] == "application/json"
+    assert spec.json() == json.loads(GOLDEN.read_text())
+    page = client.get("/docs")
+    assert page.status_code == 200
+    assert page.headers["Content-Type"] == "text/html; charset=utf-8"
+    assert "default-src 'none'" in page.headers["Content-Security-Policy"]
+    parser = _Operations()
+    parser.feed(page.text)
+    assert parser.loads == []  # nothing fetched: no script, no stylesheet, no image
+    listed = set(zip(parser.cells[0::6], parser.cells[1::6], strict=True))
+    assert listed == {
+        ("GET", "/books"),
+        ("POST", "/books"),
+        ("GET", "/books/{book_id}"),
+        ("DELETE", "/books/{book_id}"),
+    }
+
+
+def test_the_docs_page_escapes_what_it_shows() -> None:
+    router = Router()
+
+    def evil() -> dict[str, Any]:
+        """<script>alert(1)</script>"""
+        return {}
+
+    router.add("/evil", evil, methods=["GET"])
+    page = TestClient(App(router, docs="/docs")).get("/docs").text
+    assert "<script>" not in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+
+
+def test_the_docs_routes_are_not_in_the_document() -> None:
+    router = Router()
+    router.add("/a", lambda: {}, methods=["GET"])
+    doc = TestClient(App(router, docs="/api-docs")).get("/openapi.json").json()
+    assert list(doc["paths"]) == ["/a"]
