@@ -355,8 +355,9 @@ class RedisStore:
     ``revalidate`` window (7 days by default), so old builds' keys go away by
     themselves. A build takes a lock (``SET NX PX``, *lock_seconds*) so N
     workers facing a cold or stale path run the handler once; a lock whose
-    holder died expires. Every call is bounded by *timeout* seconds; the
-    cache treats a failure as a miss and serves the request uncached.
+    holder died expires. Every call is bounded by *timeout* seconds (waiting
+    for one of *max_connections* pooled connections included); the cache
+    treats a failure as a miss and serves the request uncached.
     """
 
     def __init__(
@@ -367,6 +368,7 @@ class RedisStore:
         ttl: float = WEEK,
         timeout: float = 0.25,
         lock_seconds: float = 10.0,
+        max_connections: int = 64,
     ) -> None:
         if isinstance(url_or_client, str):
             try:
@@ -375,9 +377,17 @@ class RedisStore:
                 raise RuntimeError(
                     "RedisStore needs the redis package: pip install 'microroute[redis]'"
                 ) from None
-            url_or_client = redis.Redis.from_url(
-                url_or_client, socket_timeout=timeout, socket_connect_timeout=timeout
+            # A blocking pool: under gevent every request in flight may want a
+            # connection at once, and a plain pool past its size raises instead
+            # of waiting (which would serve a burst uncached).
+            pool = redis.BlockingConnectionPool.from_url(
+                url_or_client,
+                max_connections=max_connections,
+                timeout=timeout,
+                socket_timeout=timeout,
+                socket_connect_timeout=timeout,
             )
+            url_or_client = redis.Redis(connection_pool=pool)
         if not ttl > 0 or not lock_seconds > 0:
             raise ValueError("RedisStore: ttl and lock_seconds must be positive numbers of seconds")
         self.client = url_or_client
