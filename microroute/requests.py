@@ -228,15 +228,24 @@ class Request(_WerkzeugRequest):
         ``{"error": "Invalid JSON body: ..."}``. The result is cached.
         """
         if self._json_value is _UNSET:
-            body = getattr(self, "_cached_data", None)
-            if body is None and "stream" not in self.__dict__:
-                body = self._read_sized_body()  # the common case, without stream objects
-                if body is not None:
-                    self._cached_data = body
-            if body is None:
-                body = self.get_data()
-            self._json_value = parse_json(body, self.max_json_depth)
+            self._json_value = parse_json(self.whole_body(), self.max_json_depth)
         return self._json_value
+
+    def whole_body(self) -> bytes:
+        """The body as bytes, read once: ``get_data()``, without stream objects when sized.
+
+        For the framework's own parsers (``json``, typed bodies): with a
+        Content-Length the body is one read; otherwise ``get_data()``.
+        """
+        attributes = self.__dict__  # not getattr(): a miss would go through __getattr__
+        body: bytes | None = attributes.get("_cached_data")
+        if body is None and "stream" not in attributes:
+            body = self._read_sized_body()  # the common case, without stream objects
+            if body is not None:
+                self._cached_data = body
+        if body is None:
+            body = self.get_data()
+        return body
 
     @property
     def text(self) -> str:

@@ -427,7 +427,7 @@ def _body_reader(tp: Any) -> Callable[[Request], Any]:
             try:
                 if _is_form(request):
                     return model.model_validate(_form_data(request))
-                data = request.get_data()
+                data = request.whole_body()
                 if not data:
                     raise _NoBody
                 return model.model_validate_json(data)
@@ -444,7 +444,7 @@ def _body_reader(tp: Any) -> Callable[[Request], Any]:
         try:
             if _is_form(request):
                 return msgspec.convert(_form_data(request), tp, strict=False)
-            data = request.get_data()
+            data = request.whole_body()
             if not data:
                 raise _NoBody
             return decoder.decode(data)
