@@ -21,7 +21,7 @@ import gevent
 from gevent.pool import Pool
 from gevent.pywsgi import WSGIHandler, WSGIServer
 
-from microroute.server import make_listener
+from microroute.server import listening_url, make_listener
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import WSGIApplication
@@ -187,13 +187,6 @@ class MicrorouteServer(WSGIServer):
         super().handle(sock, address)
 
 
-def _url(sock: socket.socket) -> str:
-    host, port = sock.getsockname()[:2]
-    if ":" in host:
-        host = f"[{host}]"
-    return f"http://{host}:{port}"
-
-
 def serve(
     app: WSGIApplication,
     host: str = "127.0.0.1",
@@ -234,7 +227,7 @@ def serve(
     watchers = [gevent.signal_handler(sig, shutdown) for sig in (signal.SIGTERM, signal.SIGINT)]
     try:
         server.start()
-        print(f"microroute serving on {_url(listener)}", flush=True)
+        print(f"microroute serving on {listening_url(listener)}", flush=True)
         if banner:
             print(banner, flush=True)
         print("Press Ctrl-C to stop.", flush=True)

@@ -24,7 +24,7 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import subprocess
@@ -189,31 +189,13 @@ def _run(args: argparse.Namespace, argv: list[str]) -> int:
     return 0
 
 
-def _routes(target: str | None) -> int:
-    from microroute.errors import StartupError
-    from microroute.loading import load_app
+def _load_for_table(target: str | None) -> Any:
+    """TARGET's ``App``, or an exit status after printing why there is none.
 
-    try:
-        app = load_app(target)
-    except StartupError as exc:
-        print(f"error: {exc}", file=sys.stderr, flush=True)
-        return 1
-    rows = route_rows(app)
-    if rows is None:
-        print(
-            f"error: {target or '.'} is a {type(app).__name__}, not a microroute App: "
-            "it has no route table",
-            file=sys.stderr,
-            flush=True,
-        )
-        return 1
-    print(format_route_table(rows))
-    return 0
-
-
-def _openapi(target: str | None) -> int:
-    import json
-
+    ``microroute routes`` and ``microroute openapi`` both need a microroute
+    App (a route table); a start-up error or another WSGI app is one
+    ``error:`` line and exit status 1.
+    """
     from microroute.app import App
     from microroute.errors import StartupError
     from microroute.loading import load_app
@@ -231,6 +213,25 @@ def _openapi(target: str | None) -> int:
             flush=True,
         )
         return 1
+    return app
+
+
+def _routes(target: str | None) -> int:
+    app = _load_for_table(target)
+    if isinstance(app, int):
+        return app
+    rows = route_rows(app)
+    assert rows is not None  # an App always has its table
+    print(format_route_table(rows))
+    return 0
+
+
+def _openapi(target: str | None) -> int:
+    import json
+
+    app = _load_for_table(target)
+    if isinstance(app, int):
+        return app
     print(json.dumps(app.openapi(), indent=2))
     return 0
 

@@ -64,6 +64,7 @@ __all__ = [
     "Connection",
     "Connections",
     "Server",
+    "listening_url",
     "make_listener",
     "serve",
 ]
@@ -1011,7 +1012,8 @@ def make_listener(host: str, port: int, backlog: int = BACKLOG) -> socket.socket
     return sock
 
 
-def _url(sock: socket.socket) -> str:
+def listening_url(sock: socket.socket) -> str:
+    """``http://HOST:PORT`` of a listening socket (IPv6 hosts in brackets)."""
     host, port = sock.getsockname()[:2]
     if ":" in host:
         host = f"[{host}]"
@@ -1062,7 +1064,7 @@ def serve(
     watchers = [gevent.signal_handler(sig, shutdown) for sig in (signal.SIGTERM, signal.SIGINT)]
     try:
         server.start()
-        print(f"microroute serving on {_url(listener)}", flush=True)
+        print(f"microroute serving on {listening_url(listener)}", flush=True)
         if banner:
             print(banner, flush=True)
         print("Press Ctrl-C to stop.", flush=True)
