@@ -69,6 +69,7 @@ from .responses import (
     SafeHeaders,
     StreamBody,
     chunk_bytes,
+    close_body,
     encode_json,
     error_reply,
     status_line,
@@ -460,15 +461,15 @@ class App:
                     pass
                 start_response(entry.status, entry.hit)
                 return [entry.body]
-        # Each request runs in a copy of the server's context: a ContextVar
-        # that user code sets here is gone for the next request on the same
-        # keep-alive connection (the same greenlet). Stream chunks run in it too.
         watch: Disconnect | None = None
         if DISCONNECT not in environ:
             # gunicorn's own gevent worker does not watch its clients: we do.
             sock = environ.get("gunicorn.socket")
             if sock is not None:
                 watch = environ[DISCONNECT] = Disconnect(sock)
+        # Each request runs in a copy of the server's context: a ContextVar
+        # that user code sets here is gone for the next request on the same
+        # keep-alive connection (the same greenlet). Stream chunks run in it too.
         context = contextvars.copy_context()
         status, headers, body = context.run(self._respond, environ, early)
         if type(body) is StreamBody:
@@ -524,9 +525,7 @@ class App:
             first = next(iterator, None)
             data = chunk_bytes(first, where) if first is not None else None
         except _HANDLER_ERRORS as exc:
-            close = getattr(body, "close", None)
-            if close is not None:
-                close()
+            close_body(body)
             return self._on_the_wire(environ, *self._error(exc, environ, where))
         return status, headers, StreamBody.around(body, data, iterator, where)
 
@@ -542,9 +541,7 @@ class App:
         """
         problem = None if type(headers) is SafeHeaders else headers_problem(headers)
         if problem is not None:
-            close = getattr(body, "close", None)
-            if close is not None:
-                close()
+            close_body(body)
             logger.error(
                 "Refused to send the response to %s %s: %s",
                 environ.get("REQUEST_METHOD"),
@@ -570,9 +567,7 @@ class App:
         try:
             extra = state.set_cookie_headers()
         except Exception as exc:  # e.g. a session with no secret key to sign it
-            close = getattr(body, "close", None)
-            if close is not None:
-                close()
+            close_body(body)
             return self._error(exc, state.environ, "saving cookies")
         return status, headers + extra if extra else headers, body
 
@@ -631,7 +626,7 @@ class App:
             state,
             environ.get("HTTP_IF_NONE_MATCH"),
         )
-        if reply[0][0] == "3":
+        if reply[0][0] == "3" and not reply[0].startswith("304"):
             # A build redirects with a path-absolute Location (it has no host):
             # resolve it against this request, as any other redirect is.
             status, headers, body = reply
@@ -687,7 +682,7 @@ class App:
             reply = None
         if state.dynamic_call is not None:  # even if the handler caught the signal
             if reply is not None:
-                _close(reply[2])
+                close_body(reply[2])
             endpoint.dynamic_reason = f"calls {state.dynamic_call}"
             return None
         assert reply is not None
@@ -879,12 +874,6 @@ class App:
             return self._internal_error(failure, environ, where)
         except ControlFlow as signal:  # abort()/redirect() from the error handler
             return self._control_flow(signal, environ)
-
-
-def _close(body: Iterable[bytes]) -> None:
-    close = getattr(body, "close", None)
-    if close is not None:
-        close()
 
 
 def _source_hash(routes: Iterable[Route]) -> str:

@@ -32,12 +32,12 @@ import logging
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, Protocol, runtime_checkable
 
 from .handlers import Endpoint
-from .responses import Headers, Reply
+from .responses import Headers, Reply, close_body
 from .table import Route
 
 __all__ = [
@@ -648,7 +648,7 @@ class RouteCache:
                 if entry is not None:
                     self._set(path, entry)
                     return
-                _close(built[0][2])
+                close_body(built[0][2])
                 if endpoint.dynamic_reason is None:
                     logger.warning(
                         "Revalidating %s gave %s; keeping the stale copy", path, built[0][0]
@@ -748,12 +748,6 @@ def _reply(entry: Entry, headers: Headers, if_none_match: str | None) -> Reply:
         kept = [h for h in headers if h[0].lower() in _NOT_MODIFIED_HEADERS]
         return "304 Not Modified", kept, []
     return entry.status, headers, [entry.body]
-
-
-def _close(body: Iterable[bytes]) -> None:
-    close = getattr(body, "close", None)
-    if close is not None:
-        close()
 
 
 def in_background(task: Callable[[], None]) -> None:

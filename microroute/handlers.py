@@ -30,6 +30,7 @@ from .responses import (
     SafeHeaders,
     StreamBody,
     chunk_bytes,
+    close_body,
     encode_json,
     merge_headers,
     status_line,
@@ -221,17 +222,13 @@ def _stream_reply(
     except StopIteration:
         first_bytes, content_type = None, TEXT_TYPE
     except BaseException:
-        close = getattr(closable or iterator, "close", None)
-        if close is not None:
-            close()
+        close_body(closable or iterator)
         raise
     else:
         try:
             first_bytes = chunk_bytes(first, source)
         except TypeError as exc:
-            close = getattr(iterator, "close", None)
-            if close is not None:
-                close()
+            close_body(closable or iterator)
             raise ReturnValueError(str(exc)) from None
         content_type = TEXT_TYPE if isinstance(first, str) else BYTES_TYPE
     headers = [("Content-Type", content_type), *_STREAM_HEADERS]
@@ -288,16 +285,12 @@ def _response_reply(response: _WerkzeugResponse, environ: dict[str, Any], source
     for name, value in headers:
         problem = header_problem(name, value)
         if problem is not None:
-            close = getattr(app_iter, "close", None)
-            if close is not None:
-                close()
+            close_body(app_iter)
             raise ReturnValueError(f"{source} returned a Response with a bad header: {problem}")
     if not response.is_streamed:
         # Joined here so that a static GET returning a Response can be cached.
         body = b"".join(app_iter)
-        close = getattr(app_iter, "close", None)
-        if close is not None:
-            close()
+        close_body(app_iter)
         return line, list(headers), [body] if body else []
     return line, list(headers), app_iter
 

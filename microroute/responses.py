@@ -37,6 +37,7 @@ __all__ = [
     "SafeHeaders",
     "StreamAborted",
     "StreamBody",
+    "close_body",
     "encode_json",
     "error_reply",
     "json_reply",
@@ -279,9 +280,14 @@ class StreamBody:
                 return data
 
     def close(self) -> None:
-        close = getattr(self._closable, "close", None)
-        if close is not None:
-            close()
+        close_body(self._closable)
+
+
+def close_body(body: object) -> None:
+    """Call *body*'s ``close()`` if it has one (PEP 3333: what a server does when done)."""
+    close = getattr(body, "close", None)
+    if close is not None:
+        close()
 
 
 class ClosingBody:
@@ -308,9 +314,7 @@ class ClosingBody:
             return
         self._closed = True
         try:
-            close = getattr(self._body, "close", None)
-            if close is not None:
-                close()
+            close_body(self._body)
         finally:
             self._then()
 

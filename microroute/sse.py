@@ -58,7 +58,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from .context import headers as _request_headers
-from .responses import encode_json
+from .responses import close_body, encode_json
 
 if TYPE_CHECKING:
     from gevent.event import Event as _GeventEvent
@@ -364,9 +364,7 @@ class EventStream:
         except BaseException as exc:
             self._hand_over(_Failure(exc))
         finally:
-            close = getattr(iterator, "close", None)
-            if close is not None:
-                close()
+            close_body(iterator)
             if self._closing is not None:
                 self._closing.set()
 
@@ -379,9 +377,7 @@ class EventStream:
         """
         pump = self._pump
         if pump is None:
-            close = getattr(self._iterator, "close", None)
-            if close is not None:
-                close()
+            close_body(self._iterator)
             return
         if pump.dead:
             return

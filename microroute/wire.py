@@ -118,6 +118,7 @@ def without_body(headers: list[tuple[str, str]], body: Iterable[bytes], status: 
     empty iterator *without* ``__len__``: the server then frames the HEAD as it
     frames the GET (chunked), instead of announcing ``Content-Length: 0``.
     """
+    # (Not responses.close_body: wire.py sits below errors.py, which responses imports.)
     close = getattr(body, "close", None)
     if close is not None:
         close()
