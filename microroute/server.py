@@ -613,8 +613,12 @@ class Connection:
 
     def _drain(self, request: _Request) -> bool:
         """Discard the body the app did not read, to reach the next request; or give up."""
+        if request.continue_:
+            # The client waits for "100 Continue" before it sends the body, and
+            # got a final answer instead (a 413, say): it may never send it, so
+            # waiting to discard it would hold the connection for nothing.
+            return False
         left = MAX_DRAIN
-        request.continue_ = False  # never invite a body nobody will read
         while not request.complete:
             left -= len(request.body)
             request.body.clear()

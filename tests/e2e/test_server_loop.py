@@ -234,3 +234,20 @@ def test_a_client_that_stalls_mid_body_is_disconnected(short_timeouts) -> None:
         sock.sendall(b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{\"a\"")
         took = closed_after(sock, time.monotonic())
     assert 1.5 < took < 5, took
+
+
+def test_an_expect_100_request_refused_by_length_closes_at_once(server: Server) -> None:
+    """A 413 to ``Expect: 100-continue``: the body was never invited, so none is awaited."""
+    with connect(server) as sock:
+        sock.sendall(
+            b"POST /echo HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n"
+            b"Content-Length: 99999999999\r\n\r\n"
+        )
+        started = time.monotonic()
+        buffer = bytearray()
+        if server.kind == "gunicorn":  # gunicorn's own worker invites the body first
+            assert bytes(sock.recv(25)) == b"HTTP/1.1 100 Continue\r\n\r\n"
+        status, _, _ = read_response(sock, buffer)
+        assert status.startswith(b"HTTP/1.1 413")
+        if server.kind != "gunicorn":  # gunicorn's own worker: its own keep-alive rules
+            assert closed_after(sock, started) < 2
