@@ -243,7 +243,7 @@ def main() -> int:
     from gevent import monkey
 
     monkey.patch_all()
-    from microroute.loading import load_app
+    from microroute.targets import load_app
 
     parser = argparse.ArgumentParser(prog="python -m benchmarks.pywsgi_server")
     parser.add_argument("target")

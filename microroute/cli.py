@@ -5,7 +5,7 @@
 :mod:`microroute.server`), after a banner with its URL and route table.
 ``microroute routes [TARGET]`` prints that route table and exits;
 ``microroute openapi [TARGET]`` prints the app's OpenAPI 3.1 document. TARGET is
-resolved by :mod:`microroute.loading`; a TARGET that cannot start prints one
+resolved by :mod:`microroute.targets`; a TARGET that cannot start prints one
 ``error: ...`` line naming the file and exits 1, for every command.
 
 gevent must monkey-patch the standard library *before* anything else imports
@@ -160,8 +160,8 @@ def _run(args: argparse.Namespace, argv: list[str]) -> int:
         return _supervise(argv, _watch_root(args.target))
 
     from microroute.errors import StartupError
-    from microroute.loading import load_app
     from microroute.server import serve
+    from microroute.targets import load_app
 
     try:
         app = load_app(args.target)
@@ -198,7 +198,7 @@ def _load_for_table(target: str | None) -> Any:
     """
     from microroute.app import App
     from microroute.errors import StartupError
-    from microroute.loading import load_app
+    from microroute.targets import load_app
 
     try:
         app = load_app(target)

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import StartupError
+from .loading import import_file
 from .middleware import check_middleware
 from .routing import METHODS, RouteConfig, RouteSpec, parse_path
 
@@ -59,8 +60,6 @@ def _module_name(app_dir: Path, folder: Path) -> str:
 
 
 def _import_route_file(path: Path, name: str, shown: str) -> types.ModuleType:
-    from .loading import import_file
-
     return import_file(name, path, shown)
 
 

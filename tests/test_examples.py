@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from microroute.loading import load_app
+from microroute.targets import load_app
 from microroute.testing import TestClient
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from werkzeug.serving import make_server
 
-from microroute.loading import load_app
+from microroute.targets import load_app
 from microroute.testing import TestClient
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"

@@ -19,7 +19,7 @@ from openapi_spec_validator import validate
 
 from microroute import App, Router
 from microroute.cli import main
-from microroute.loading import load_app
+from microroute.targets import load_app
 from microroute.testing import TestClient
 
 REPO = Path(__file__).resolve().parent.parent
