@@ -31,15 +31,19 @@ from itsdangerous.encoding import base64_decode, base64_encode
 from werkzeug.datastructures import EnvironHeaders
 from werkzeug.http import dump_cookie, parse_cookie
 
+from .lifecycle import Exchange
+from .settings import Settings
+
 if TYPE_CHECKING:
     from .requests import Request
 
 __all__ = [
+    "BUILD_MARK",
     "Cookies",
     "DynamicUsage",
     "RequestState",
+    "Routes",
     "Session",
-    "Settings",
     "active",
     "bind",
     "cookies",
@@ -49,8 +53,6 @@ __all__ = [
     "session",
     "unbind",
 ]
-
-SecretKey = str | bytes | list[str | bytes] | tuple[str | bytes, ...]
 
 # Each cookie name gets a salt of its own (":" cannot occur in a cookie name),
 # so a value the app signed for one cookie never verifies as another.
@@ -72,24 +74,14 @@ def _octal(match: re.Match[str]) -> str:
     return f"\\{ord(match.group()):03o}"
 
 
-class Settings(Protocol):
-    """What the helpers read from the app (an :class:`~microroute.App` has all of it)."""
+class Routes(Protocol):
+    """What a helper may ask of the route table (CORS: does the route answer OPTIONS?)."""
 
-    @property
-    def secret_key(self) -> SecretKey | None: ...
-    @property
-    def session_cookie(self) -> str: ...
-    @property
-    def session_max_age(self) -> int: ...
-    @property
-    def max_body_size(self) -> int: ...
-    @property
-    def max_json_depth(self) -> int: ...
-    @property
-    def max_form_parts(self) -> int: ...
-    @property
-    def max_form_memory_size(self) -> int: ...
     def has_handler(self, path: str, method: str) -> bool: ...
+
+
+#: The environ key that marks a static build's synthetic request.
+BUILD_MARK = "microroute.build"
 
 
 class DynamicUsage(BaseException):
@@ -112,25 +104,31 @@ class RequestState:
         "_cookies",
         "_request",
         "_session",
-        "app",
         "build",
         "dynamic_call",
         "environ",
+        "exchange",
         "failed",
+        "routes",
         "sent",
+        "settings",
         "touched",
         "where",
     )
 
     def __init__(
         self,
-        app: Settings,
+        settings: Settings,
+        routes: Routes,
         environ: dict[str, Any],
         build: str | None = None,
         where: str = "",
     ) -> None:
-        self.app = app
+        self.settings = settings
+        self.routes = routes
         self.environ = environ
+        #: The lifecycle's record of this request, when something observes it.
+        self.exchange: Exchange | None = None
         self._request: Request | None = None
         self._cookies: Cookies | None = None
         self._session: Session | None = None
@@ -154,11 +152,11 @@ class RequestState:
         if self._request is None:
             from .requests import Request
 
-            app = self.app
-            request = Request(self.environ, None, app.max_body_size)
-            request.max_json_depth = app.max_json_depth
-            request.max_form_parts = app.max_form_parts
-            request.max_form_memory_size = app.max_form_memory_size
+            settings = self.settings
+            request = Request(self.environ, None, settings.max_body_size)
+            request.max_json_depth = settings.max_json_depth
+            request.max_form_parts = settings.max_form_parts
+            request.max_form_memory_size = settings.max_form_memory_size
             self._request = request
         return self._request
 
@@ -302,7 +300,7 @@ class Cookies:
             signature = value.rpartition(".")[2]
             if base64_encode(base64_decode(signature)).decode() != signature:
                 return default
-            return _signer(self._state.app, name).unsign(value, max_age=max_age).decode()
+            return _signer(self._state.settings, name).unsign(value, max_age=max_age).decode()
         except (BadData, UnicodeDecodeError):
             return default
 
@@ -353,7 +351,7 @@ class Cookies:
         if "\r" in value or "\n" in value or "\x00" in value:
             raise ValueError(f"cookie {name!r}: the value contains a line break or a NUL")
         if signed:
-            value = _signer(self._state.app, name).sign(value).decode()
+            value = _signer(self._state.settings, name).sign(value).decode()
         if samesite is not None:
             samesite = samesite.capitalize()
             if samesite not in ("Lax", "Strict", "None"):
@@ -445,7 +443,7 @@ class Session(dict[str, Any]):
 
     @classmethod
     def load(cls, state: RequestState) -> Session:
-        app = state.app
+        app = state.settings
         raw = state.cookies().get(app.session_cookie)
         if raw is None:
             return cls(state=state)
@@ -456,7 +454,7 @@ class Session(dict[str, Any]):
         return cls(data if isinstance(data, dict) else {}, existed=True, state=state)
 
     def save(self, cookies: Cookies) -> None:
-        app = cookies._state.app
+        app = cookies._state.settings
         if not self:
             if self._existed:
                 cookies.delete(app.session_cookie)

@@ -176,4 +176,4 @@ def _has_own_options(request: Request) -> bool:
     """Whether the matched route exports OPTIONS itself (which then wins)."""
     from .context import active
 
-    return active().app.has_handler(request.path, "OPTIONS")
+    return active().routes.has_handler(request.path, "OPTIONS")

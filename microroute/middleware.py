@@ -14,7 +14,8 @@ Middleware run in the order added, the first added outermost. ``call_next``
 always returns a :class:`~microroute.Response` — for a 404, a 405 or a
 handler's 500 too — so headers a middleware adds reach error responses. A
 middleware may also answer by itself (short-circuit) with any value a handler
-may return. The chain is built once, when middleware is added.
+may return. The chain is built once, when middleware is added
+(:func:`chain`).
 """
 
 from __future__ import annotations
@@ -25,10 +26,19 @@ from typing import Any
 
 from werkzeug.wrappers import Response as _WerkzeugResponse
 
+from .errorpages import HANDLER_ERRORS, ErrorPages
+from .replies import coerce
 from .requests import Request
 from .responses import Reply, Response
 
-__all__ = ["CallNext", "Middleware", "check_middleware", "reply_to_response", "response_to_reply"]
+__all__ = [
+    "CallNext",
+    "Middleware",
+    "chain",
+    "check_middleware",
+    "reply_to_response",
+    "response_to_reply",
+]
 
 CallNext = Callable[[Request], _WerkzeugResponse]
 Middleware = Callable[[Request, CallNext], Any]
@@ -65,3 +75,38 @@ def check_middleware(mw: Middleware, where: str = "") -> None:
         raise TypeError(f"{name} must take two arguments: (request, call_next)") from None
     except ValueError:
         pass  # no signature to read (a builtin): trust it
+
+
+def chain(middleware: Iterable[Middleware], core: CallNext, errors: ErrorPages) -> CallNext:
+    """*core* wrapped in each middleware, the first one outermost."""
+    call_next = core
+    for mw in reversed(list(middleware)):
+        call_next = _layer(mw, call_next, errors)
+    return call_next
+
+
+def _layer(mw: Middleware, call_next: CallNext, errors: ErrorPages) -> CallNext:
+    where = describe_middleware(mw)
+
+    def layer(request: Request) -> _WerkzeugResponse:
+        inner: list[_WerkzeugResponse] = []
+
+        def tracked(given: Request) -> _WerkzeugResponse:
+            response = call_next(given)
+            inner.append(response)
+            return response
+
+        try:
+            result = mw(request, tracked)
+            if isinstance(result, _WerkzeugResponse):
+                return result
+            return reply_to_response(coerce(result, where, request.environ))
+        except HANDLER_ERRORS as exc:
+            # The middleware failed after call_next: the response it got
+            # (a primed stream, say) is never sent, so close it now and
+            # let the generator's finally: run.
+            for response in inner:
+                response.close()
+            return reply_to_response(errors.render(exc, request.environ, where))
+
+    return layer

@@ -239,3 +239,8 @@ class RouteTable:
         for name in found.empty_lists:
             params[name] = []
         return found.route, params
+
+    def has_handler(self, path: str, method: str) -> bool:
+        """Whether *path* matches a route that exports *method* itself."""
+        found = self.match(path.rstrip("/") or "/")
+        return found is not None and method.upper() in found[0].endpoints

@@ -1,0 +1,194 @@
+"""The lifecycle seam: one place where a component watches a request's life.
+
+A request goes::
+
+    server -> App -> request scope -> middleware -> cache -> dispatch -> handler
+           -> reply -> wire -> body end (after() work, disconnect, stream close)
+
+An :class:`Observer` sees four moments of it, each with the request's own
+context active (so a ``ContextVar`` it sets at the start, a trace span say, is
+current in the handler, in every chunk of its stream, in its ``after()`` work
+and in its ``on_disconnect`` callbacks):
+
+1. :meth:`~Observer.request_started`: before anything else runs;
+2. :meth:`~Observer.route_matched`: the route's template (``/api/posts/[id]``) is known;
+3. :meth:`~Observer.response_started`: the status and headers are about to go out
+   (an observer may add headers: a request id);
+4. :meth:`~Observer.response_ended`: the body ended, at its last byte, on an error,
+   or because the client left.
+
+Access logs, request ids, traces, metrics and readiness plug in here, and no
+other module needs to know they exist. With no observer, the app takes none of
+these steps: one attribute test per request is all the seam costs.
+
+::
+
+    class Timing(Observer):
+        def response_ended(self, exchange):
+            print(exchange.method, exchange.route, exchange.duration_ms)
+
+    app.observe(Timing())
+"""
+
+from __future__ import annotations
+
+import contextvars
+import time
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from greenlet import GreenletExit
+
+__all__ = ["Exchange", "ObservedBody", "Observer"]
+
+Headers = list[tuple[str, str]]
+
+
+class Observer:
+    """A component that watches requests; override the moments you need.
+
+    Each hook runs in the request's context. A hook must not raise: what it
+    raises is the request's error (the reply is already decided by the time
+    the last two run, so there it would cut the response).
+    """
+
+    def request_started(self, exchange: Exchange) -> None:
+        """A request arrived: nothing of the app has run for it yet."""
+
+    def route_matched(self, exchange: Exchange) -> None:
+        """``exchange.route`` now holds the matched route's template."""
+
+    def response_started(self, exchange: Exchange, headers: Headers) -> None:
+        """``exchange.status`` is decided; *headers* may still be added to."""
+
+    def response_ended(self, exchange: Exchange) -> None:
+        """The body is done: read ``bytes_sent``, ``error``, ``disconnected``."""
+
+
+class Exchange:
+    """One request and its response, as observers see them."""
+
+    __slots__ = (
+        "bytes_sent",
+        "completed",
+        "context",
+        "environ",
+        "error",
+        "extra",
+        "method",
+        "observers",
+        "path",
+        "route",
+        "started",
+        "status",
+    )
+
+    def __init__(self, environ: dict[str, Any], observers: tuple[Observer, ...]) -> None:
+        self.environ = environ
+        self.observers = observers
+        self.method: str = environ.get("REQUEST_METHOD", "")
+        self.path: str = environ.get("PATH_INFO", "")
+        #: The matched route's template, or None (no route matched, or not yet).
+        self.route: str | None = None
+        #: The status line (``"200 OK"``), once decided.
+        self.status: str | None = None
+        self.started = time.perf_counter()
+        self.bytes_sent = 0
+        #: The body reached its end (the last byte went to the server).
+        self.completed = False
+        #: What cut the body, if anything did after the headers went out.
+        self.error: BaseException | None = None
+        #: The request's context, where every hook runs.
+        self.context: contextvars.Context | None = None
+        #: Room for observers' own per-request values, keyed by their name.
+        self.extra: dict[str, Any] = {}
+
+    @property
+    def status_code(self) -> int:
+        return int(self.status[:3]) if self.status else 0
+
+    @property
+    def disconnected(self) -> bool:
+        """The body was closed before its end, with no error: the client left."""
+        return not self.completed and self.error is None
+
+    @property
+    def duration_ms(self) -> float:
+        return (time.perf_counter() - self.started) * 1000.0
+
+    # The moments, called by the app's stages (each in the request's context).
+
+    def start(self) -> None:
+        for observer in self.observers:
+            observer.request_started(self)
+
+    def routed(self, template: str) -> None:
+        self.route = template
+        for observer in self.observers:
+            observer.route_matched(self)
+
+    def respond(self, status: str, headers: Headers) -> Headers:
+        """Tell observers the reply; returns the headers to send (maybe added to)."""
+        self.status = status
+        headers = list(headers)
+        for observer in self.observers:
+            observer.response_started(self, headers)
+        return headers
+
+    def end(self) -> None:
+        for observer in self.observers:
+            observer.response_ended(self)
+
+
+class ObservedBody:
+    """A response body that tells its exchange how it went, and when it ended.
+
+    Counts the bytes the server takes; ``close()`` (PEP 3333: once, when the
+    server is done, whether the body ended or the client left) closes the
+    body it wraps (a generator's ``finally:``, ``after()`` work handed on),
+    then runs :meth:`Exchange.end` in the request's context.
+    """
+
+    __slots__ = ("_body", "_closed", "_exchange", "_iterator")
+
+    def __init__(self, body: Iterable[bytes], exchange: Exchange) -> None:
+        self._body = body
+        self._exchange = exchange
+        self._iterator: Iterator[bytes] | None = None
+        self._closed = False
+
+    def __iter__(self) -> ObservedBody:
+        return self
+
+    def __next__(self) -> bytes:
+        iterator = self._iterator
+        if iterator is None:
+            iterator = self._iterator = iter(self._body)
+        try:
+            chunk = next(iterator)
+        except StopIteration:
+            self._exchange.completed = True
+            raise
+        except (GeneratorExit, GreenletExit):
+            raise  # the client left (ClientGone is a GreenletExit), or the server is closing
+        except BaseException as exc:
+            self._exchange.error = exc
+            raise
+        self._exchange.bytes_sent += len(chunk)
+        return chunk
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        exchange = self._exchange
+        try:
+            close = getattr(self._body, "close", None)
+            if close is not None:
+                close()
+        finally:
+            context = exchange.context
+            if context is None:
+                exchange.end()
+            else:
+                context.run(exchange.end)

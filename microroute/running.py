@@ -1,0 +1,80 @@
+"""The handler stage: call a handler's plan, coerce what it returns, render what it raises.
+
+Shared by every path that runs a handler: a dynamic request, a static build,
+a stale entry's rebuild, a HEAD served from GET. ``App(handler_timeout=...)``
+bounds the call with ``gevent.Timeout``: past it, the client gets a 504.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from .context import RequestState
+from .errorpages import HANDLER_ERRORS, ErrorPages
+from .errors import ControlFlow
+from .handlers import Endpoint
+from .replies import coerce
+from .requests import Request
+from .responses import JSON_TYPE, Reply, SafeHeaders, encode_json, error_reply, status_line
+
+__all__ = ["Runner"]
+
+logger = logging.getLogger("microroute")
+
+_OK = status_line(200)
+_JSON_TYPE = ("Content-Type", JSON_TYPE)
+
+
+class Runner:
+    """Runs one endpoint for one request; never raises what the handler raised."""
+
+    __slots__ = ("errors", "timeout")
+
+    def __init__(self, errors: ErrorPages, timeout: float | None) -> None:
+        self.errors = errors
+        self.timeout = timeout
+
+    def run(self, endpoint: Endpoint, state: RequestState, params: dict[str, Any]) -> Reply:
+        request = None
+        if endpoint.needs_request:
+            request = state.request
+            request.params = params
+        if self.timeout is not None:
+            return self._run_with_timeout(endpoint, state, request, params)
+        try:
+            result = endpoint.invoke(request, params)
+            if type(result) is dict:  # the most common return, without the coerce call
+                body = encode_json(result)
+                return _OK, SafeHeaders([_JSON_TYPE, ("Content-Length", str(len(body)))]), [body]
+            return coerce(result, endpoint.source, state.environ)
+        except HANDLER_ERRORS as exc:  # ControlFlow and gevent.Timeout are BaseExceptions
+            state.failed = True
+            return self.errors.render(exc, state.environ, endpoint.source)
+
+    def _run_with_timeout(
+        self, endpoint: Endpoint, state: RequestState, request: Request | None, params: Any
+    ) -> Reply:
+        """Run a handler under ``gevent.Timeout``: past the limit, a 504."""
+        import gevent
+
+        timeout = gevent.Timeout(self.timeout)
+        timeout.start()
+        try:
+            return coerce(endpoint.invoke(request, params), endpoint.source, state.environ)
+        except gevent.Timeout as fired:
+            if fired is not timeout:  # the handler's own timeout: a 500 like any error
+                state.failed = True
+                return self.errors.render(fired, state.environ, endpoint.source)
+            logger.error(
+                "%s did not finish within handler_timeout=%ss; answered 504",
+                endpoint.source,
+                self.timeout,
+            )
+            state.failed = True
+            return error_reply(504, f"The handler did not finish within {self.timeout:g} seconds")
+        except (Exception, ControlFlow) as exc:
+            state.failed = True
+            return self.errors.render(exc, state.environ, endpoint.source)
+        finally:
+            timeout.close()
