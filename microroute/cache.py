@@ -42,6 +42,7 @@ from .table import Route
 
 __all__ = [
     "DEFAULT_MAX_BYTES",
+    "BuildFailed",
     "CacheStore",
     "Entry",
     "MemoryStore",
@@ -123,6 +124,20 @@ def cache_control(revalidate: float | bool) -> str:
         return f"s-maxage={ONE_YEAR}"
     seconds = int(revalidate)
     return f"s-maxage={seconds}, stale-while-revalidate={ONE_YEAR - seconds}"
+
+
+class BuildFailed(Exception):
+    """A static build raised: the request is run live instead (never a 500 of its own).
+
+    Raised by the handler stage for a build of a route left on ``dynamic =
+    "auto"``; the original exception is :attr:`error` (and ``__cause__``).
+    """
+
+    def __init__(self, error: BaseException) -> None:
+        super().__init__(f"{type(error).__name__}: {error}")
+        self.error = error
+        #: What the route table says of the route once it proved dynamic.
+        self.reason = f"build failed: {type(error).__name__}: {error}"[:200]
 
 
 class Entry:
@@ -618,7 +633,10 @@ class RouteCache:
 
         What it made goes on *flight* too, for the requests that waited for it.
         """
-        built = self._build(endpoint, path, params)
+        try:
+            built = self._build(endpoint, path, params)
+        except BuildFailed as failed:
+            return self._after_failed_build(endpoint, live, params, failed)
         if built is None:  # the build called cookies(), headers() or session()
             return self._run(endpoint, live, params)
         reply = built[0]
@@ -630,6 +648,31 @@ class RouteCache:
         flight.entry = entry
         self._set(path, entry)
         return _reply(entry, entry.miss, if_none_match)
+
+    def _after_failed_build(
+        self, endpoint: Endpoint, live: Any, params: dict[str, Any], failed: BuildFailed
+    ) -> Reply:
+        """The build raised: answer this request live, as a dynamic route is.
+
+        Most often the handler needs what only a live request has (a value its
+        middleware set, a DB session): it works live, and the route is dynamic
+        from now on, with the reason. A handler that fails live too is broken
+        either way (a database down): it gets its 500 and stays static, so the
+        next request builds again.
+        """
+        reply = self._run(endpoint, live, params)
+        if not live.failed and endpoint.dynamic_reason is None:
+            endpoint.dynamic_reason = failed.reason
+            logger.warning(
+                "The static build of %s raised %s; it worked as a live request, so it is"
+                " dynamic from now on. A static GET runs as at build time: once, for the"
+                " path alone, with no request and outside middleware; a handler that needs"
+                " something per request (a value middleware set, a DB session) should say"
+                ' dynamic = "force-dynamic".',
+                endpoint.source,
+                failed,
+            )
+        return reply
 
     def _rebuild(self, endpoint: Endpoint, path: str, params: dict[str, Any]) -> None:
         """Replace a stale entry, off the request; on failure the stale copy stays."""

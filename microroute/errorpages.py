@@ -31,7 +31,14 @@ from .replies import ReturnValueError, coerce
 from .responses import Headers, Reply, error_reply, status_line
 from .settings import Settings
 
-__all__ = ["HANDLER_ERRORS", "PATH_SAFE", "ErrorHandler", "ErrorPages", "current_url"]
+__all__ = [
+    "HANDLER_ERRORS",
+    "PATH_SAFE",
+    "ErrorHandler",
+    "ErrorPages",
+    "current_url",
+    "status_of",
+]
 
 logger = logging.getLogger("microroute")
 
@@ -69,7 +76,7 @@ class ErrorPages:
 
         *where* names what raised it, for the log.
         """
-        status = _status_of(exc)
+        status = status_of(exc)
         handler = self._find(exc, status)
         if handler is None and status is None and not isinstance(exc, RequestRedirect):
             handler = self.handlers.get(500)
@@ -149,7 +156,8 @@ def _log_unhandled(exc: BaseException, environ: WSGIEnviron, where: str) -> None
         )
 
 
-def _status_of(exc: BaseException) -> int | None:
+def status_of(exc: BaseException) -> int | None:
+    """The status an exception asks for (``abort(404)``, ``HTTPError``), or None."""
     if isinstance(exc, (ControlFlow, HTTPError)):
         return exc.status
     if isinstance(exc, _WerkzeugHTTPException):

@@ -143,7 +143,17 @@ class Pipeline:
             exchange = Exchange(environ, self._observing)
             exchange.context = context
             context.run(exchange.start)
-        status, headers, body = context.run(self._respond, environ, early, exchange)
+        try:
+            status, headers, body = context.run(self._respond, environ, early, exchange)
+        except BaseException:
+            # The client left while the response was primed (ClientGone), or the
+            # worker is going down: there is no body to carry the request's
+            # after() work, so it is handed on here, and the exchange ends.
+            if pending in context:
+                after_the_response((), context, environ).close()
+            if exchange is not None:
+                context.run(exchange.end)
+            raise
         if type(body) is StreamBody:
             body.context = context  # the generator runs later, with cookies() etc. still usable
             # Its generator may still call after(): close() looks then.

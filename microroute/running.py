@@ -10,8 +10,9 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from .cache import BuildFailed
 from .context import RequestState
-from .errorpages import HANDLER_ERRORS, ErrorPages
+from .errorpages import HANDLER_ERRORS, ErrorPages, status_of
 from .errors import ControlFlow
 from .handlers import Endpoint
 from .replies import coerce
@@ -49,8 +50,7 @@ class Runner:
                 return _OK, SafeHeaders([_JSON_TYPE, ("Content-Length", str(len(body)))]), [body]
             return coerce(result, endpoint.source, state.environ)
         except HANDLER_ERRORS as exc:  # ControlFlow and gevent.Timeout are BaseExceptions
-            state.failed = True
-            return self.errors.render(exc, state.environ, endpoint.source)
+            return self._failed(exc, endpoint, state)
 
     def _run_with_timeout(
         self, endpoint: Endpoint, state: RequestState, request: Request | None, params: Any
@@ -64,8 +64,7 @@ class Runner:
             return coerce(endpoint.invoke(request, params), endpoint.source, state.environ)
         except gevent.Timeout as fired:
             if fired is not timeout:  # the handler's own timeout: a 500 like any error
-                state.failed = True
-                return self.errors.render(fired, state.environ, endpoint.source)
+                return self._failed(fired, endpoint, state)
             logger.error(
                 "%s did not finish within handler_timeout=%ss; answered 504",
                 endpoint.source,
@@ -74,7 +73,18 @@ class Runner:
             state.failed = True
             return error_reply(504, f"The handler did not finish within {self.timeout:g} seconds")
         except (Exception, ControlFlow) as exc:
-            state.failed = True
-            return self.errors.render(exc, state.environ, endpoint.source)
+            return self._failed(exc, endpoint, state)
         finally:
             timeout.close()
+
+    def _failed(self, exc: BaseException, endpoint: Endpoint, state: RequestState) -> Reply:
+        """The handler raised: its error page; in a static build, the build fails instead.
+
+        A build of a route on ``dynamic = "auto"`` that raises anything but an
+        HTTP error (``abort()``, ``HTTPError``) is not rendered or logged here:
+        the cache answers the request live (:class:`~microroute.cache.BuildFailed`).
+        """
+        state.failed = True
+        if state.build == "auto" and status_of(exc) is None:
+            raise BuildFailed(exc) from exc
+        return self.errors.render(exc, state.environ, endpoint.source)

@@ -51,7 +51,6 @@ gevent's). A generator blocking the whole thread blocks them too.
 
 from __future__ import annotations
 
-import contextvars
 import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -200,7 +199,16 @@ class EventStream:
         is sent, or ``None`` for no heartbeat.
     """
 
-    __slots__ = ("_closing", "_heartbeat", "_iterator", "_pump", "_reader", "_slot", "_writer")
+    __slots__ = (
+        "_closing",
+        "_cooperative",
+        "_heartbeat",
+        "_iterator",
+        "_pump",
+        "_reader",
+        "_slot",
+        "_writer",
+    )
 
     #: Headers every event stream is sent with; they replace the stream defaults.
     headers: ClassVar[list[tuple[str, str]]] = [
@@ -224,6 +232,8 @@ class EventStream:
         self._reader: Waiter[Any] | None = None  # the response's greenlet, waiting
         self._writer: Waiter[Any] | None = None  # the generator's greenlet, waiting
         self._closing: _GeventEvent | None = None
+        #: Whether blocking calls yield to other greenlets (a monkey-patched process).
+        self._cooperative = True
 
     def hand_heartbeats_to(self, register: Callable[[float, bytes], Any]) -> None:
         """Let the server write the heartbeats: the generator then runs inline.
@@ -321,11 +331,19 @@ class EventStream:
 
     def _start(self) -> None:
         import gevent
+        from gevent import monkey
+        from greenlet import getcurrent
 
         pump = gevent.spawn_raw(self._run_source)
-        # The current context, so cookies(), headers() and session() still work
-        # inside the generator; set directly, it costs no extra stack frame.
-        pump.gr_context = contextvars.copy_context()
+        # The request's own context, not a copy: cookies(), headers() and
+        # session() work inside the generator, and what it sets there (an
+        # after() call, a ContextVar) is the request's too. Set directly, it
+        # costs no extra stack frame.
+        pump.gr_context = getcurrent().gr_context
+        # Unpatched (the TestClient, a threaded server), a time.sleep() or a
+        # queue.get() in the generator blocks the whole thread: hand each
+        # event to the response before going on, or it waits for that call.
+        self._cooperative = monkey.is_module_patched("time")
         self._pump = pump
 
     def _hand_over(self, item: Any) -> None:
@@ -349,6 +367,10 @@ class EventStream:
         if reader is not None:
             self._reader = None
             hub.loop.run_callback(reader.switch, None)
+            if not self._cooperative:
+                from gevent import sleep
+
+                sleep(0)  # the response takes the event now, before the generator blocks
 
     def _run_source(self) -> None:
         """The generator's greenlet: encode each event and hand it over, one at a time."""

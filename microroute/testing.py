@@ -266,6 +266,10 @@ def build_environ(request: requests.PreparedRequest) -> WSGIEnvironment:
         "wsgi.run_once": False,
     }
     for name, value in request.headers.items():
+        if "_" in name:
+            # As nginx, gunicorn and microroute's servers do: "X_User" would
+            # otherwise reach the app as X-User's HTTP_X_USER.
+            continue
         text = value.decode("latin-1") if isinstance(value, bytes) else str(value)
         key = name.upper().replace("-", "_")
         if key not in ("CONTENT_TYPE", "CONTENT_LENGTH"):

@@ -365,3 +365,24 @@ def test_a_full_pool_makes_the_next_work_wait_never_drops_it(kind):
     assert submitted == [True]
     assert pool.join(5) is True
     assert done == [1, 2]
+
+
+def test_runs_when_called_in_an_event_stream_generator(router, make_client):
+    """README: "Call it in a handler, middleware, an error handler or a stream's
+    generator" — an EventStream's, with its default heartbeat, too."""
+    from microroute import EventStream
+
+    events: list[str] = []
+
+    @router.get("/events", dynamic="force-dynamic")
+    def stream():
+        def gen():
+            yield "first"
+            after(events.append, "usage recorded")
+            yield "second"
+
+        return EventStream(gen())
+
+    resp = make_client().get("/events")
+    assert resp.content == b"data: first\n\ndata: second\n\n"
+    assert events == ["usage recorded"]

@@ -81,8 +81,13 @@ def test_a_value_middleware_put_in_a_contextvar_never_reaches_the_entry(router, 
 _db: ContextVar[str] = ContextVar("db")  # no default: set by middleware per request
 
 
-def test_a_build_that_needs_middleware_state_fails_naming_the_route(router, make_client, caplog):
-    """A handler needing a per-request resource is dynamic by nature; the failure says so."""
+def test_a_build_that_raises_is_answered_as_dynamic_through_middleware(
+    router, make_client, caplog
+):
+    """README: "a build that raises is not a 500 for its request; the request is answered
+    as dynamic, through middleware, and when that works the route is dynamic from then on
+    (the route table says `build failed: LookupError: ...`) and the log says so once,
+    naming the route"."""
 
     @router.get("/api/rows")
     def rows():
@@ -95,11 +100,37 @@ def test_a_build_that_needs_middleware_state_fails_naming_the_route(router, make
         return call_next(request)
 
     client.app.use(open_db)
+    with caplog.at_level(logging.WARNING, logger="microroute"):
+        first = client.get("/api/rows")
+        second = client.get("/api/rows")
+    assert first.status_code == second.status_code == 200
+    assert first.json() == second.json() == {"db": "connection"}
+    assert CACHE not in first.headers and CACHE not in second.headers
+    builds = [r for r in caplog.records if "The static build of" in r.getMessage()]
+    assert len(builds) == 1 and "rows()" in builds[0].getMessage()
+    assert 'dynamic = "force-dynamic"' in builds[0].getMessage()
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+    (row,) = [r for r in client.app.route_table() if r["path"] == "/api/rows"]
+    assert row["mode"] == "dynamic"
+    assert row["reason"].startswith("build failed: LookupError")
+
+
+def test_a_handler_broken_live_too_still_gets_its_500(router, make_client, caplog):
+    """README: "A handler that fails live too still gets its 500 (and is built again next
+    time)"."""
+
+    @router.get("/api/broken")
+    def broken():
+        raise KeyError("always")
+
+    client = make_client()
     with caplog.at_level(logging.ERROR, logger="microroute"):
-        response = client.get("/api/rows")
+        response = client.get("/api/broken")
     assert response.status_code == 500
-    assert "The static build of" in caplog.text and "rows()" in caplog.text
-    assert 'dynamic = "force-dynamic"' in caplog.text
+    assert response.json() == {"error": "Internal Server Error"}
+    assert caplog.text.count("Unhandled KeyError") == 1  # the live run's, logged once
+    (row,) = [r for r in client.app.route_table() if r["path"] == "/api/broken"]
+    assert row["mode"] == "static"
 
 
 def test_force_static_never_sees_the_session_middleware_loaded(router, make_client):

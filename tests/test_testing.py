@@ -412,3 +412,55 @@ def test_start_response_twice_is_refused() -> None:
 
     with pytest.raises(WSGIProtocolError, match="called twice"):
         TestClient(app).get("/")
+
+
+def test_header_names_with_underscores_are_dropped_as_servers_drop_them():
+    """README: "It hands the app what a server would: a header whose name has an
+    underscore (`X_User`) is dropped, as nginx, gunicorn and microroute's servers drop
+    it"."""
+    from microroute import App, Router, headers
+
+    api = Router()
+
+    @api.get("/who", dynamic="force-dynamic")
+    def who():
+        return {"user": headers().get("X-User"), "type": headers().get("Content-Type")}
+
+    with TestClient(App(api)) as client:
+        got = client.get("/who", headers={"X_User": "admin", "Content_Type": "text/evil"})
+        assert got.json() == {"user": None, "type": None}
+        assert client.get("/who", headers={"X-User": "ada"}).json()["user"] == "ada"
+
+
+@pytest.mark.parametrize("blocking", ["sleep", "queue"])
+def test_an_event_stream_delivers_its_first_event_before_the_generator_blocks(blocking):
+    """README: "an `EventStream` delivers each event before its generator blocks again
+    (`time.sleep`, `queue.get`)" — with the default heartbeat too."""
+    import queue
+    import time
+
+    from microroute import App, EventStream, Router
+
+    api = Router()
+    handoff: queue.Queue[str] = queue.Queue()
+
+    @api.get("/events")
+    def events():
+        def gen():
+            yield "first"
+            if blocking == "sleep":
+                time.sleep(1.5)
+                yield "second"
+            else:
+                yield handoff.get(timeout=5)
+
+        return EventStream(gen())
+
+    with TestClient(App(api)) as client:
+        started = time.monotonic()
+        with client.get("/events", stream=True) as resp:
+            lines = resp.iter_lines()
+            assert next(lines) == b"data: first"
+            assert time.monotonic() - started < 1.0
+            handoff.put("second")
+            assert [line for line in lines if line] == [b"data: second"]

@@ -80,6 +80,25 @@ def test_runs_when_the_client_left_early(after_server: Server) -> None:
     assert ran["at"] - left < 1.5
 
 
+def test_runs_when_called_in_an_event_stream_generator(after_server: Server) -> None:
+    """README: "Call it in a handler, middleware, an error handler or a stream's
+    generator" — an EventStream's too, with its default heartbeat."""
+    server, name = after_server, key()
+    resp = requests.get(f"{server.url}/events/{name}", timeout=TIMEOUT)
+    assert resp.content == b'data: {"token":1}\n\ndata: {"token":2}\n\n'
+    assert wait_ran(server, name)["at"]
+
+
+def test_runs_when_the_client_left_before_the_first_chunk(after_server: Server) -> None:
+    """README: "and also when the client left early" — before the stream's first chunk."""
+    server, name = after_server, key()
+    with pytest.raises(requests.exceptions.ReadTimeout):
+        requests.get(f"{server.url}/slow-first/{name}", timeout=0.5)
+    left = time.time()
+    ran = wait_ran(server, name)
+    assert ran["at"] - left < 2.0  # noticed when the client left, not when the chunk came
+
+
 def test_runs_after_an_error(after_server: Server) -> None:
     """README: "also after an error"."""
     server, name = after_server, key()

@@ -6,7 +6,7 @@ import threading
 import time
 from pathlib import Path
 
-from microroute import App, Router, after, redirect
+from microroute import App, EventStream, Router, after, redirect
 
 api = Router()
 #: id -> what the after() work saw when it ran.
@@ -68,6 +68,26 @@ def write_later(path: str) -> None:
 def slow(request):
     after(write_later, request.json["path"])
     return {"scheduled": True}
+
+
+@api.get("/events/[key]", dynamic="force-dynamic")
+def events(key: str):
+    """README's pattern: record usage once a stream (default heartbeat) has ended."""
+
+    def gen():
+        yield {"token": 1}
+        after(record, key)  # called in the generator, after the first event
+        yield {"token": 2}
+
+    return EventStream(gen())
+
+
+@api.get("/slow-first/[key]")
+def slow_first(key: str):
+    """The client leaves before the first chunk: the stream is never primed."""
+    after(record, key)
+    time.sleep(3)
+    yield "too late\n"
 
 
 app = App(api)
