@@ -362,14 +362,16 @@ class App(Pipeline):
         """
         self._observers.append(observer)
         self._observing = tuple(self._observers)
-        self._wire_fast_path()  # observers see HITs too
         return observer
 
     def _wire_fast_path(self) -> None:
-        """A HIT skips every stage only when nothing must run around it."""
+        """A HIT skips every stage when no middleware must run around it.
+
+        Observers still see it: the fast path tells them (the route is the
+        entry's), and a HIT is a dict lookup plus their hooks.
+        """
         cache = self._cache
-        quiet = not self._middleware and not self._observers
-        self._fast = cache.fast if cache is not None and quiet else None
+        self._fast = cache.fast if cache is not None and not self._middleware else None
 
 
 def _source_hash(routes: Iterable[Route]) -> str:

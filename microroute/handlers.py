@@ -48,6 +48,7 @@ class Endpoint:
         "needs_request",
         "source",
         "streams",
+        "template",
     )
 
     def __init__(
@@ -57,9 +58,13 @@ class Endpoint:
         path_params: Iterable[str],
         config: RouteConfig,
         source: str,
+        template: str = "",
     ) -> None:
         self.handler = handler
         self.method = method
+        #: The route's path as written (``/api/posts/[id]``): what logs,
+        #: traces and metrics name it by, never the raw path.
+        self.template = template
         self.config = config
         self.source = source
         self.invoke, self.needs_request = _plan(handler, tuple(path_params), source)

@@ -81,6 +81,7 @@ class Exchange:
         "route",
         "started",
         "status",
+        "streaming",
     )
 
     def __init__(self, environ: dict[str, Any], observers: tuple[Observer, ...]) -> None:
@@ -92,6 +93,8 @@ class Exchange:
         self.route: str | None = None
         #: The status line (``"200 OK"``), once decided.
         self.status: str | None = None
+        #: The body is a stream (a generator's chunks, an EventStream), once decided.
+        self.streaming = False
         self.started = time.perf_counter()
         self.bytes_sent = 0
         #: The body reached its end (the last byte went to the server).

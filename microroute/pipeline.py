@@ -126,6 +126,8 @@ class Pipeline:
                     fast.move_to_end(key)  # keep the LRU order true
                 except KeyError:  # evicted meanwhile by another thread
                     pass
+                if self._observing:
+                    return self._observed_hit(environ, start_response, entry)
                 start_response(entry.status, entry.hit)
                 return [entry.body]
         watch: Disconnect | None = None
@@ -154,19 +156,36 @@ class Pipeline:
             if exchange is not None:
                 context.run(exchange.end)
             raise
+        streaming = False
         if type(body) is StreamBody:
+            streaming = True
             body.context = context  # the generator runs later, with cookies() etc. still usable
             # Its generator may still call after(): close() looks then.
             body = after_the_response(body, context, environ)
         elif pending in context:  # after() was called: its work runs at close()
             body = after_the_response(body, context, environ)
         if exchange is not None:
+            exchange.streaming = streaming
             headers = context.run(exchange.respond, status, headers)
             body = ObservedBody(body, exchange)
         start_response(status, headers)
         if watch is not None:
             return watch.until_closed(body)
         return body
+
+    def _observed_hit(
+        self, environ: WSGIEnviron, start_response: StartResponse, entry: Entry
+    ) -> Iterable[bytes]:
+        """A cache HIT on the fast path, told to the observers as any request is."""
+        context = contextvars.copy_context()
+        exchange = Exchange(environ, self._observing)
+        exchange.context = context
+        context.run(exchange.start)
+        if entry.endpoint is not None:
+            context.run(exchange.routed, entry.endpoint.template)
+        headers = context.run(exchange.respond, entry.status, entry.hit)
+        start_response(entry.status, headers)
+        return ObservedBody([entry.body], exchange)
 
     def _respond(
         self, environ: WSGIEnviron, early: HTTPError | None, exchange: Exchange | None

@@ -102,7 +102,7 @@ def build_routes(specs: Iterable[RouteSpec]) -> list[Route]:
             )
         route.file = route.file or spec.file
         route.endpoints[spec.method] = Endpoint(
-            spec.handler, spec.method, pattern.params, spec.config, spec.source
+            spec.handler, spec.method, pattern.params, spec.config, spec.source, pattern.path
         )
         route.sources[spec.method] = spec.source
 

@@ -102,18 +102,24 @@ def test_an_error_after_the_first_chunk_is_recorded() -> None:
     assert exchange.status_code == 200
 
 
-def test_without_observers_the_hit_path_is_untouched() -> None:
-    """No observer: a HIT is served by the one-dict-lookup path (no context, no hooks)."""
+def test_observed_hits_keep_the_fast_path_and_name_their_route() -> None:
+    """A HIT is still a dict lookup with an observer: the route comes from the entry."""
+    seen: list[tuple[str | None, int, bool]] = []
+
+    class Ends(Observer):
+        def response_ended(self, exchange: Exchange) -> None:
+            seen.append((exchange.route, exchange.status_code, exchange.streaming))
+
     api = Router()
 
-    @api.get("/page")
-    def page():
-        return {"page": 1}
+    @api.get("/pages/[n]")
+    def page(n: str):
+        return {"page": n}
 
     app = App(api)
+    app.observe(Ends())
     with TestClient(app) as session:
-        assert session.get("/page").headers["X-Microroute-Cache"] == "MISS"
-        assert session.get("/page").headers["X-Microroute-Cache"] == "HIT"
+        assert session.get("/pages/1").headers["X-Microroute-Cache"] == "MISS"
+        assert session.get("/pages/1").headers["X-Microroute-Cache"] == "HIT"
     assert app._fast is not None
-    app.observe(Observer())
-    assert app._fast is None
+    assert seen == [("/pages/[n]", 200, False), ("/pages/[n]", 200, False)]
