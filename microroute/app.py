@@ -36,7 +36,7 @@ from .discovery import discover, discover_middleware
 from .dispatch import Dispatcher
 from .errorpages import ErrorHandler, ErrorPages
 from .errors import StartupError
-from .lifecycle import Observer
+from .lifecycle import Observer, Observers
 from .middleware import Middleware, chain, check_middleware
 from .openapi import docs_router
 from .openapi import document as openapi_document
@@ -361,7 +361,7 @@ class App(Pipeline):
         returns the observer.
         """
         self._observers.append(observer)
-        self._observing = tuple(self._observers)
+        self._observing = Observers(self._observers)
         return observer
 
     def _wire_fast_path(self) -> None:

@@ -39,7 +39,7 @@ from typing import Any
 
 from greenlet import GreenletExit
 
-__all__ = ["Exchange", "ObservedBody", "Observer"]
+__all__ = ["Exchange", "ObservedBody", "Observer", "Observers"]
 
 Headers = list[tuple[str, str]]
 
@@ -65,6 +65,27 @@ class Observer:
         """The body is done: read ``bytes_sent``, ``error``, ``disconnected``."""
 
 
+class Observers:
+    """The observers of one app, sorted by moment: only the hooks they override are called.
+
+    An observer that only adds a header (request ids) costs no body wrapper:
+    the body is watched to its end only when some observer wants that moment.
+    """
+
+    __slots__ = ("ended", "matched", "responding", "started")
+
+    def __init__(self, observers: Iterable[Observer]) -> None:
+        def overriding(name: str) -> tuple[Any, ...]:
+            base = getattr(Observer, name)
+            return tuple(getattr(o, name) for o in observers if getattr(type(o), name) is not base)
+
+        observers = list(observers)
+        self.started = overriding("request_started")
+        self.matched = overriding("route_matched")
+        self.responding = overriding("response_started")
+        self.ended = overriding("response_ended")
+
+
 class Exchange:
     """One request and its response, as observers see them."""
 
@@ -78,19 +99,22 @@ class Exchange:
         "method",
         "observers",
         "path",
+        "request_id",
         "route",
         "started",
         "status",
         "streaming",
     )
 
-    def __init__(self, environ: dict[str, Any], observers: tuple[Observer, ...]) -> None:
+    def __init__(self, environ: dict[str, Any], observers: Observers) -> None:
         self.environ = environ
         self.observers = observers
         self.method: str = environ.get("REQUEST_METHOD", "")
         self.path: str = environ.get("PATH_INFO", "")
         #: The matched route's template, or None (no route matched, or not yet).
         self.route: str | None = None
+        #: The request's id (``App(request_id_header=...)``), once one is known.
+        self.request_id: str | None = None
         #: The status line (``"200 OK"``), once decided.
         self.status: str | None = None
         #: The body is a stream (a generator's chunks, an EventStream), once decided.
@@ -122,25 +146,27 @@ class Exchange:
     # The moments, called by the app's stages (each in the request's context).
 
     def start(self) -> None:
-        for observer in self.observers:
-            observer.request_started(self)
+        for hook in self.observers.started:
+            hook(self)
 
     def routed(self, template: str) -> None:
         self.route = template
-        for observer in self.observers:
-            observer.route_matched(self)
+        for hook in self.observers.matched:
+            hook(self)
 
     def respond(self, status: str, headers: Headers) -> Headers:
         """Tell observers the reply; returns the headers to send (maybe added to)."""
         self.status = status
-        headers = list(headers)
-        for observer in self.observers:
-            observer.response_started(self, headers)
+        hooks = self.observers.responding
+        if hooks:
+            headers = list(headers)
+            for hook in hooks:
+                hook(self, headers)
         return headers
 
     def end(self) -> None:
-        for observer in self.observers:
-            observer.response_ended(self)
+        for hook in self.observers.ended:
+            hook(self)
 
 
 class ObservedBody:

@@ -34,7 +34,7 @@ from .disconnect import DISCONNECT, Disconnect
 from .dispatch import Dispatcher
 from .errorpages import HANDLER_ERRORS, ErrorPages
 from .errors import HTTPError
-from .lifecycle import Exchange, ObservedBody, Observer
+from .lifecycle import Exchange, ObservedBody, Observers
 from .middleware import CallNext, reply_to_response, response_to_reply
 from .replies import prime
 from .requests import Request
@@ -95,8 +95,8 @@ class Pipeline:
         #: The memory store's entries, read directly for a HIT when nothing
         #: else must run around it (no middleware, no observer).
         self._fast: OrderedDict[str, Entry] | None = None
-        #: What watches each request (:mod:`microroute.lifecycle`).
-        self._observing: tuple[Observer, ...] = ()
+        #: What watches each request (:mod:`microroute.lifecycle`), or None.
+        self._observing: Observers | None = None
 
     def __call__(self, environ: WSGIEnviron, start_response: StartResponse) -> Iterable[bytes]:
         if self._proxy_fix is not None:
@@ -109,7 +109,7 @@ class Pipeline:
                 early is not None
                 and self._call_next is None
                 and not self._errors.handlers
-                and not self._observing
+                and self._observing is None
             ):
                 # Nothing could change it: answer without building a request.
                 reply = error_reply(early.status, early.message)
@@ -126,7 +126,7 @@ class Pipeline:
                     fast.move_to_end(key)  # keep the LRU order true
                 except KeyError:  # evicted meanwhile by another thread
                     pass
-                if self._observing:
+                if self._observing is not None:
                     return self._observed_hit(environ, start_response, entry)
                 start_response(entry.status, entry.hit)
                 return [entry.body]
@@ -140,13 +140,15 @@ class Pipeline:
         # that user code sets here is gone for the next request on the same
         # keep-alive connection (the same greenlet). Stream chunks run in it too.
         context = contextvars.copy_context()
+        observing = self._observing
         exchange: Exchange | None = None
-        if self._observing:
-            exchange = Exchange(environ, self._observing)
-            exchange.context = context
-            context.run(exchange.start)
         try:
-            status, headers, body = context.run(self._respond, environ, early, exchange)
+            if observing is None:
+                status, headers, body = context.run(self._respond, environ, early, None)
+            else:
+                exchange = Exchange(environ, observing)
+                exchange.context = context
+                status, headers, body = context.run(self._observed, environ, early, exchange)
         except BaseException:
             # The client left while the response was primed (ClientGone), or the
             # worker is going down: there is no body to carry the request's
@@ -156,17 +158,13 @@ class Pipeline:
             if exchange is not None:
                 context.run(exchange.end)
             raise
-        streaming = False
         if type(body) is StreamBody:
-            streaming = True
             body.context = context  # the generator runs later, with cookies() etc. still usable
             # Its generator may still call after(): close() looks then.
             body = after_the_response(body, context, environ)
         elif pending in context:  # after() was called: its work runs at close()
             body = after_the_response(body, context, environ)
-        if exchange is not None:
-            exchange.streaming = streaming
-            headers = context.run(exchange.respond, status, headers)
+        if exchange is not None and exchange.observers.ended:
             body = ObservedBody(body, exchange)
         start_response(status, headers)
         if watch is not None:
@@ -177,15 +175,22 @@ class Pipeline:
         self, environ: WSGIEnviron, start_response: StartResponse, entry: Entry
     ) -> Iterable[bytes]:
         """A cache HIT on the fast path, told to the observers as any request is."""
+        assert self._observing is not None
         context = contextvars.copy_context()
         exchange = Exchange(environ, self._observing)
         exchange.context = context
-        context.run(exchange.start)
-        if entry.endpoint is not None:
-            context.run(exchange.routed, entry.endpoint.template)
-        headers = context.run(exchange.respond, entry.status, entry.hit)
+        headers = context.run(_hit_moments, exchange, entry)
         start_response(entry.status, headers)
-        return ObservedBody([entry.body], exchange)
+        if exchange.observers.ended:
+            return ObservedBody([entry.body], exchange)
+        return [entry.body]
+
+    def _observed(self, environ: WSGIEnviron, early: HTTPError | None, exchange: Exchange) -> Reply:
+        """:meth:`_respond` between the observers' first and third moments, in context."""
+        exchange.start()
+        status, headers, body = self._respond(environ, early, exchange)
+        exchange.streaming = type(body) is StreamBody
+        return status, exchange.respond(status, headers), body
 
     def _respond(
         self, environ: WSGIEnviron, early: HTTPError | None, exchange: Exchange | None
@@ -268,3 +273,11 @@ def _is_file_wrapper(body: object, environ: WSGIEnviron) -> bool:
     """A server's ``wsgi.file_wrapper`` (sendfile): handed back untouched."""
     wrapper = environ.get("wsgi.file_wrapper")
     return isinstance(wrapper, type) and isinstance(body, wrapper)
+
+
+def _hit_moments(exchange: Exchange, entry: Entry) -> Headers:
+    """A HIT's first three moments; the route is the entry's."""
+    exchange.start()
+    if entry.endpoint is not None:
+        exchange.routed(entry.endpoint.template)
+    return exchange.respond(entry.status, entry.hit)
