@@ -162,9 +162,7 @@ def _operation(
         signature = None
     if signature is not None:
         binder = read_annotations(handler, signature, path_params, source)
-    operation: dict[str, Any] = {
-        "operationId": _operation_id(method, route.pattern.path),
-    }
+    operation: dict[str, Any] = {}
     doc = inspect.getdoc(handler)
     if doc:
         summary, _, rest = doc.partition("\n")
@@ -228,8 +226,38 @@ def _return_hint(handler: Callable[..., Any]) -> Any:
 
 
 def _operation_id(method: str, path: str) -> str:
-    words = re.findall(r"[A-Za-z0-9]+", path)
-    return "_".join([method.lower(), *words]) if words else method.lower()
+    """``GET /users/{id}/posts`` -> ``get_users_by_id_posts``.
+
+    A parameter is ``by_<name>``, so ``/users/{id}`` and ``/users/id`` differ.
+    """
+    words = re.findall(r"\{[^}]*\}|[A-Za-z0-9]+", path)
+    words = [f"by_{w[1:-1]}" if w.startswith("{") else w for w in words]
+    return "_".join([method.lower(), *words])
+
+
+def _unique_operation_ids(paths: dict[str, dict[str, Any]]) -> None:
+    """Give every operation an operationId no other has (OpenAPI requires it).
+
+    Spellings a name cannot tell apart (``/a-b`` and ``/a_b``) keep the plain
+    id for the first path in sorted order; the others get ``_2``, ``_3``...
+    """
+    ids = {
+        (path, method): _operation_id(method, path)
+        for path, item in paths.items()
+        for method in item
+    }
+    taken = set(ids.values())
+    seen: set[str] = set()
+    for (path, method), wanted in sorted(ids.items()):
+        chosen = wanted
+        if wanted in seen:
+            n = 2
+            while f"{wanted}_{n}" in taken:
+                n += 1
+            chosen = f"{wanted}_{n}"
+            taken.add(chosen)
+        seen.add(chosen)
+        paths[path][method] = {"operationId": chosen, **paths[path][method]}
 
 
 def document(
@@ -247,7 +275,6 @@ def document(
             for path in openapi_path(route):
                 item = dict(operation)
                 if path != openapi_path(route)[-1]:  # an optional catch-all, absent
-                    item["operationId"] += "_root"
                     item["parameters"] = [
                         p
                         for p in operation.get("parameters", [])
@@ -257,6 +284,7 @@ def document(
                         del item["parameters"]
                 paths.setdefault(path, {})[method.lower()] = item
     schemas.finish()
+    _unique_operation_ids(paths)
     result: dict[str, Any] = {
         "openapi": "3.1.0",
         "info": {"title": title, "version": version},
