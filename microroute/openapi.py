@@ -111,17 +111,18 @@ class _Schemas:
         self.msgspec_types: list[Any] = []
         self.components: dict[str, Any] = {}
         self._refs: list[tuple[dict[str, Any], Any]] = []
+        self._models: list[tuple[dict[str, Any], Any, str]] = []
 
-    def ref(self, tp: Any) -> dict[str, Any]:
-        """A placeholder schema for *tp*, filled in by :meth:`finish`."""
+    def ref(self, tp: Any, *, sent: bool = False) -> dict[str, Any]:
+        """A placeholder schema for *tp*, filled in by :meth:`finish`.
+
+        *sent*: *tp* is a response, described as it is serialized (a pydantic
+        model's aliases and computed fields can make that differ from its input).
+        """
         holder: dict[str, Any] = {}
         pydantic = sys.modules.get("pydantic")
         if pydantic is not None and isinstance(tp, type) and issubclass(tp, pydantic.BaseModel):
-            model: Any = tp
-            schema = model.model_json_schema(ref_template=_REF.replace("{name}", "{model}"))
-            self.components.update(schema.pop("$defs", {}))
-            self.components[tp.__name__] = schema
-            holder["$ref"] = _REF.format(name=tp.__name__)
+            self._models.append((holder, tp, "serialization" if sent else "validation"))
             return holder
         if self.describable(tp):
             self._refs.append((holder, tp))
@@ -142,6 +143,17 @@ class _Schemas:
         return True
 
     def finish(self) -> None:
+        if self._models:
+            # All at once: pydantic names a model whose input and output differ
+            # "Model-Input" and "Model-Output", and keeps nested names apart.
+            from pydantic.json_schema import models_json_schema
+
+            keys: Any = list(dict.fromkeys((tp, mode) for _, tp, mode in self._models))
+            found: Any
+            found, top = models_json_schema(keys, ref_template=_REF.replace("{name}", "{model}"))
+            for holder, tp, mode in self._models:
+                holder.update(found[tp, mode])
+            self.components.update(top.get("$defs", {}))
         if not self._refs:
             return
         types = [tp for _, tp in self._refs]
@@ -212,7 +224,7 @@ def _operation(
     else:
         responses[str(status)] = {
             "description": "Success",
-            "content": {JSON_TYPE: {"schema": schemas.ref(body)}},
+            "content": {JSON_TYPE: {"schema": schemas.ref(body, sent=True)}},
         }
     operation["responses"] = dict(sorted(responses.items()))
     return operation

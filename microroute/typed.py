@@ -33,6 +33,7 @@ import dataclasses
 import datetime
 import decimal
 import enum
+import functools
 import inspect
 import re
 import sys
@@ -497,8 +498,12 @@ def _finisher(returns: Any, source: str) -> Callable[[Any], Any] | None:
     if not _mentions_structured(body) or is_structured(_optional_inner(body)):
         return None  # nothing to encode, or a model, which the reply encodes itself
     inner = _optional_inner(body)
+    encode: Callable[[Any], bytes]
     if _pydantic_model(inner) or any(_pydantic_model(a) for a in typing.get_args(inner)):
-        encode: Callable[[Any], bytes] = sys.modules["pydantic"].TypeAdapter(body).dump_json
+        # By alias, as the document describes the models (and as FastAPI sends them).
+        encode = functools.partial(
+            sys.modules["pydantic"].TypeAdapter(body).dump_json, by_alias=True
+        )
     else:
         _require_msgspec(f"{source}: the return annotation", returns)
         encode = msgspec.json.Encoder().encode
@@ -551,6 +556,7 @@ def encode_model(value: Any) -> bytes | None:
         return data
     pydantic = sys.modules.get("pydantic")
     if pydantic is not None and isinstance(value, pydantic.BaseModel):
-        text: str = value.model_dump_json()
+        # By alias, as the OpenAPI document describes the model (FastAPI does the same).
+        text: str = value.model_dump_json(by_alias=True)
         return text.encode()
     return None

@@ -143,6 +143,47 @@ def test_every_operation_has_its_own_operation_id() -> None:
     assert ids["get", "/a_b"] == "get_a_b_3"
 
 
+class Profile(pydantic.BaseModel):
+    user_name: str = pydantic.Field(alias="userName")
+    joined: int = pydantic.Field(validation_alias="joinedAt", serialization_alias="joined_at")
+
+
+def test_a_pydantic_model_is_sent_by_alias_as_documented() -> None:
+    """README: "A pydantic model is sent by its aliases (as FastAPI does), the
+    names the document gives it"."""
+    router = Router()
+
+    @router.post("/profiles")
+    def create(body: Profile) -> tuple[Profile, Literal[201]]:
+        return body, 201
+
+    @router.get("/profiles")
+    def everyone() -> list[Profile]:
+        return [Profile(userName="ada", joinedAt=1843)]
+
+    app = App(router)
+    doc = app.openapi()
+    validate(doc)
+
+    def schema(ref: dict[str, Any]) -> dict[str, Any]:
+        found: dict[str, Any] = doc["components"]["schemas"][ref["$ref"].rsplit("/", 1)[-1]]
+        return found
+
+    post = doc["paths"]["/profiles"]["post"]
+    sent = schema(post["requestBody"]["content"]["application/json"]["schema"])
+    answered = schema(post["responses"]["201"]["content"]["application/json"]["schema"])
+    assert sent["required"] == ["userName", "joinedAt"]  # what validation reads
+    assert answered["required"] == ["userName", "joined_at"]  # what is sent back
+
+    client = TestClient(app)
+    created = client.post("/profiles", json={"userName": "ada", "joinedAt": 1843})
+    assert created.status_code == 201
+    assert created.json() == {"userName": "ada", "joined_at": 1843}
+    assert sorted(created.json()) == sorted(answered["properties"])
+    # Encoded by the return annotation (list[Profile]): by alias too.
+    assert client.get("/profiles").json() == [{"userName": "ada", "joined_at": 1843}]
+
+
 def test_discovered_route_files_are_documented(tmp_path: Path) -> None:
     """Works the same for decorator routes and discovered route.py files."""
     folder = tmp_path / "app" / "api" / "notes" / "[note_id]"
