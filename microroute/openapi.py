@@ -23,14 +23,14 @@ import inspect
 import json
 import re
 import sys
-import typing
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from .errors import StartupError
 from .responses import JSON_TYPE, Response
 from .routing import Router
 from .table import Route
-from .typed import Binder, read_annotations, response_type
+from .typed import Binder, read_annotations, resolve_annotations, response_type
 
 try:
     import msgspec
@@ -173,7 +173,7 @@ def _operation(
     except (TypeError, ValueError):
         signature = None
     if signature is not None:
-        binder = read_annotations(handler, signature, path_params, source)
+        binder = read_annotations(handler, signature, path_params, source, log_unresolved=False)
     operation: dict[str, Any] = {}
     doc = inspect.getdoc(handler)
     if doc:
@@ -215,7 +215,7 @@ def _operation(
             responses["404"] = {"description": "No such resource", **_ERROR}
     if parameters:
         operation["parameters"] = parameters
-    returns = binder.returns if binder is not None else _return_hint(handler)
+    returns = binder.returns if binder is not None else _return_hint(handler, source)
     body, status = response_type(returns)
     if body is None:
         responses[str(status)] = {"description": "No Content"}
@@ -230,11 +230,12 @@ def _operation(
     return operation
 
 
-def _return_hint(handler: Callable[..., Any]) -> Any:
+def _return_hint(handler: Callable[..., Any], source: str) -> Any:
     try:
-        return typing.get_type_hints(handler).get("return", inspect.Signature.empty)
-    except Exception:  # an unresolvable annotation documents nothing
+        hints, _ = resolve_annotations(handler, source)
+    except StartupError:  # no annotations to read (a callable object): nothing to document
         return inspect.Signature.empty
+    return hints.get("return", inspect.Signature.empty)  # unresolvable: not documented
 
 
 def _operation_id(method: str, path: str) -> str:

@@ -35,6 +35,7 @@ import decimal
 import enum
 import functools
 import inspect
+import logging
 import re
 import sys
 import types
@@ -53,7 +54,16 @@ try:
 except ImportError:  # pragma: no cover - the extra is installed in the test venv
     msgspec = None  # type: ignore[assignment]
 
-__all__ = ["Binder", "encode_model", "is_structured", "read_annotations", "response_type"]
+__all__ = [
+    "Binder",
+    "encode_model",
+    "is_structured",
+    "read_annotations",
+    "resolve_annotations",
+    "response_type",
+]
+
+logger = logging.getLogger("microroute")
 
 EXTRA_HINT = 'pip install "microroute[typed]"'
 
@@ -208,26 +218,87 @@ class Binder:
     finish: Callable[[Any], Any] | None
 
 
+def resolve_annotations(
+    fn: Callable[..., Any], source: str
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """*fn*'s annotations as types, and why each one that does not resolve does not.
+
+    Resolved one by one, so that a name imported only under ``if TYPE_CHECKING:``
+    (``-> Response``, ``request: Request``) costs only its own annotation.
+    """
+    try:
+        return typing.get_type_hints(fn, include_extras=True), {}
+    except Exception as exc:
+        first_error = exc
+    annotations = getattr(fn, "__annotations__", None)
+    if not isinstance(annotations, dict):
+        raise StartupError(
+            f"{source}: cannot resolve the handler's annotations: {first_error}"
+        ) from None
+    # Where get_type_hints looks names up: the module of the innermost wrapped function.
+    globalns = getattr(inspect.unwrap(fn), "__globals__", {})
+    hints: dict[str, Any] = {}
+    unresolved: dict[str, str] = {}
+    for name, annotation in annotations.items():
+        one = types.SimpleNamespace(__annotations__={name: annotation})
+        try:
+            hints[name] = typing.get_type_hints(one, globalns, include_extras=True)[name]
+        except Exception as exc:
+            unresolved[name] = f"{type(exc).__name__}: {exc}"
+    return hints, unresolved
+
+
 def read_annotations(
     fn: Callable[..., Any],
     signature: inspect.Signature,
     path_params: tuple[str, ...],
     source: str,
+    *,
+    log_unresolved: bool = True,
 ) -> Binder | None:
     """The handler's typed parameters, or None when its annotations ask for nothing.
 
     An untyped handler (or one annotated only with ``str``) gets None, and so
     the very same calling plan as before typed handlers existed.
+
+    An annotation that does not resolve (a name imported under ``if
+    TYPE_CHECKING:``) stops start-up only where it decides how input is read
+    (a path, query or body parameter); elsewhere (the return annotation,
+    ``request: Request``) it is left out, logged at debug level unless
+    *log_unresolved* is false (the OpenAPI document reads a handler again).
     """
     raw = {name: p.annotation for name, p in signature.parameters.items()}
     has_return = signature.return_annotation is not inspect.Signature.empty
     untyped = all(a is inspect.Parameter.empty for n, a in raw.items() if n not in RESERVED_NAMES)
     if untyped and not has_return and "body" not in raw:
         return None
-    try:
-        hints = typing.get_type_hints(fn, include_extras=True)
-    except Exception as exc:
-        raise StartupError(f"{source}: cannot resolve the handler's annotations: {exc}") from None
+    hints, unresolved = resolve_annotations(fn, source)
+    for name, why in unresolved.items():
+        parameter = signature.parameters.get(name)
+        if (
+            parameter is not None
+            and name not in RESERVED_NAMES
+            and parameter.kind
+            not in (
+                parameter.VAR_POSITIONAL,
+                parameter.VAR_KEYWORD,
+            )
+        ):
+            # It decides how the parameter is read: a guess would read it wrong.
+            raise StartupError(
+                f"{source}: parameter {name!r}: cannot resolve its annotation ({why}); it"
+                " decides how the parameter is read, so it must name a type importable at"
+                " run time, not only under `if TYPE_CHECKING:`"
+            )
+        if log_unresolved:
+            what = "the return annotation" if name == "return" else f"parameter {name!r}"
+            logger.debug(
+                "%s: cannot resolve %s (%s); not needed to read input, so the route is"
+                " served and documented without it",
+                source,
+                what,
+                why,
+            )
 
     path: dict[str, Any] = {}
     query: list[QueryParam] = []
