@@ -14,9 +14,15 @@ A handler's parameters are still filled by name; annotations add meaning:
 Bad input raises :class:`~microroute.errors.RequestValidationError`: a 422
 listing each problem with its location, the same shape whichever engine
 validated. msgspec (``pip install "microroute[typed]"``) does the decoding,
-conversion and validation; pydantic models are validated by pydantic. Nothing
-here validates by hand: this module only decides, per parameter, which engine
-call to make, and maps the engine's errors onto ``{"loc": [...], "msg": ...}``.
+conversion and validation; pydantic models are validated by pydantic. This
+module decides, per parameter, which engine call to make, and maps the
+engine's errors onto ``{"loc": [...], "msg": ...}``. It validates one thing by
+hand, because neither engine can be told to: a number is finite (no NaN, no
+Infinity, no ``Decimal("1E+999999999")``); see "finite numbers" below.
+
+An annotation is resolved at registration, one by one: one that does not
+resolve (a name imported under ``if TYPE_CHECKING:``) stops start-up only where
+it decides how input is read.
 
 >>> import msgspec
 >>> class NewUser(msgspec.Struct):
