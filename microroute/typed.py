@@ -283,15 +283,7 @@ def read_annotations(
     hints, unresolved = resolve_annotations(fn, source)
     for name, why in unresolved.items():
         parameter = signature.parameters.get(name)
-        if (
-            parameter is not None
-            and name not in RESERVED_NAMES
-            and parameter.kind
-            not in (
-                parameter.VAR_POSITIONAL,
-                parameter.VAR_KEYWORD,
-            )
-        ):
+        if parameter is not None and _reads_input(parameter):
             # It decides how the parameter is read: a guess would read it wrong.
             raise StartupError(
                 f"{source}: parameter {name!r}: cannot resolve its annotation ({why}); it"
@@ -381,6 +373,14 @@ def read_annotations(
         needs_request=bool(query) or body_name is not None,
         bind=_binder(path, tuple(query), body_name, body_type, body_required),
         finish=finish,
+    )
+
+
+def _reads_input(parameter: inspect.Parameter) -> bool:
+    """Whether the parameter's annotation may decide how input is read (not ``request``)."""
+    return parameter.name not in RESERVED_NAMES and parameter.kind not in (
+        parameter.VAR_POSITIONAL,
+        parameter.VAR_KEYWORD,
     )
 
 
