@@ -42,6 +42,9 @@ _RELOAD_CHILD_ENV = "MICROROUTE_RELOAD_CHILD"
 #: How often ``--reload`` looks for changed ``.py`` files, in seconds.
 _RELOAD_INTERVAL = 0.5
 
+#: The exit status of a command whose reader closed the pipe (128 + SIGPIPE).
+_EXIT_BROKEN_PIPE = 141
+
 #: Folders never scanned for changes: caches, VCS data, virtualenvs.
 _RELOAD_SKIP = {"__pycache__", "node_modules", "venv", "site-packages"}
 
@@ -222,8 +225,7 @@ def _routes(target: str | None) -> int:
         return app
     rows = route_rows(app)
     assert rows is not None  # an App always has its table
-    print(format_route_table(rows))
-    return 0
+    return _print(format_route_table(rows))
 
 
 def _openapi(target: str | None) -> int:
@@ -232,7 +234,28 @@ def _openapi(target: str | None) -> int:
     app = _load_for_table(target)
     if isinstance(app, int):
         return app
-    print(json.dumps(app.openapi(), indent=2))
+    return _print(json.dumps(app.openapi(), indent=2))
+
+
+def _print(text: str) -> int:
+    """Print *text* on stdout; exit status 0, or 141 if the reader left early.
+
+    ``microroute routes | head`` closes the pipe after ten lines: like any
+    command killed by SIGPIPE (status 128 + 13), stop quietly, no traceback.
+    """
+    try:
+        # Line by line: one huge write to a pipe whose reader has gone can come
+        # back short without an error, and what is left would vanish unnoticed.
+        for line in text.splitlines(keepends=True):
+            sys.stdout.write(line)
+        sys.stdout.write("\n")
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # The interpreter flushes stdout again at exit, which would fail and
+        # print once more: point it at /dev/null (as the Python docs advise).
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return _EXIT_BROKEN_PIPE
     return 0
 
 

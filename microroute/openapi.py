@@ -23,14 +23,14 @@ import inspect
 import json
 import re
 import sys
-import typing
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from .errors import StartupError
 from .responses import JSON_TYPE, Response
 from .routing import Router
 from .table import Route
-from .typed import Binder, read_annotations, response_type
+from .typed import Binder, read_annotations, resolve_annotations, response_type
 
 try:
     import msgspec
@@ -111,17 +111,18 @@ class _Schemas:
         self.msgspec_types: list[Any] = []
         self.components: dict[str, Any] = {}
         self._refs: list[tuple[dict[str, Any], Any]] = []
+        self._models: list[tuple[dict[str, Any], Any, str]] = []
 
-    def ref(self, tp: Any) -> dict[str, Any]:
-        """A placeholder schema for *tp*, filled in by :meth:`finish`."""
+    def ref(self, tp: Any, *, sent: bool = False) -> dict[str, Any]:
+        """A placeholder schema for *tp*, filled in by :meth:`finish`.
+
+        *sent*: *tp* is a response, described as it is serialized (a pydantic
+        model's aliases and computed fields can make that differ from its input).
+        """
         holder: dict[str, Any] = {}
         pydantic = sys.modules.get("pydantic")
         if pydantic is not None and isinstance(tp, type) and issubclass(tp, pydantic.BaseModel):
-            model: Any = tp
-            schema = model.model_json_schema(ref_template=_REF.replace("{name}", "{model}"))
-            self.components.update(schema.pop("$defs", {}))
-            self.components[tp.__name__] = schema
-            holder["$ref"] = _REF.format(name=tp.__name__)
+            self._models.append((holder, tp, "serialization" if sent else "validation"))
             return holder
         if self.describable(tp):
             self._refs.append((holder, tp))
@@ -142,6 +143,17 @@ class _Schemas:
         return True
 
     def finish(self) -> None:
+        if self._models:
+            # All at once: pydantic names a model whose input and output differ
+            # "Model-Input" and "Model-Output", and keeps nested names apart.
+            from pydantic.json_schema import models_json_schema
+
+            keys: Any = list(dict.fromkeys((tp, mode) for _, tp, mode in self._models))
+            found: Any
+            found, top = models_json_schema(keys, ref_template=_REF.replace("{name}", "{model}"))
+            for holder, tp, mode in self._models:
+                holder.update(found[tp, mode])
+            self.components.update(top.get("$defs", {}))
         if not self._refs:
             return
         types = [tp for _, tp in self._refs]
@@ -161,10 +173,8 @@ def _operation(
     except (TypeError, ValueError):
         signature = None
     if signature is not None:
-        binder = read_annotations(handler, signature, path_params, source)
-    operation: dict[str, Any] = {
-        "operationId": _operation_id(method, route.pattern.path),
-    }
+        binder = read_annotations(handler, signature, path_params, source, log_unresolved=False)
+    operation: dict[str, Any] = {}
     doc = inspect.getdoc(handler)
     if doc:
         summary, _, rest = doc.partition("\n")
@@ -205,7 +215,7 @@ def _operation(
             responses["404"] = {"description": "No such resource", **_ERROR}
     if parameters:
         operation["parameters"] = parameters
-    returns = binder.returns if binder is not None else _return_hint(handler)
+    returns = binder.returns if binder is not None else _return_hint(handler, source)
     body, status = response_type(returns)
     if body is None:
         responses[str(status)] = {"description": "No Content"}
@@ -214,22 +224,53 @@ def _operation(
     else:
         responses[str(status)] = {
             "description": "Success",
-            "content": {JSON_TYPE: {"schema": schemas.ref(body)}},
+            "content": {JSON_TYPE: {"schema": schemas.ref(body, sent=True)}},
         }
     operation["responses"] = dict(sorted(responses.items()))
     return operation
 
 
-def _return_hint(handler: Callable[..., Any]) -> Any:
+def _return_hint(handler: Callable[..., Any], source: str) -> Any:
     try:
-        return typing.get_type_hints(handler).get("return", inspect.Signature.empty)
-    except Exception:  # an unresolvable annotation documents nothing
+        hints, _ = resolve_annotations(handler, source)
+    except StartupError:  # no annotations to read (a callable object): nothing to document
         return inspect.Signature.empty
+    return hints.get("return", inspect.Signature.empty)  # unresolvable: not documented
 
 
 def _operation_id(method: str, path: str) -> str:
-    words = re.findall(r"[A-Za-z0-9]+", path)
-    return "_".join([method.lower(), *words]) if words else method.lower()
+    """``GET /users/{id}/posts`` -> ``get_users_by_id_posts``.
+
+    A parameter is ``by_<name>``, so ``/users/{id}`` and ``/users/id`` differ.
+    """
+    words = re.findall(r"\{[^}]*\}|[A-Za-z0-9]+", path)
+    words = [f"by_{w[1:-1]}" if w.startswith("{") else w for w in words]
+    return "_".join([method.lower(), *words])
+
+
+def _unique_operation_ids(paths: dict[str, dict[str, Any]]) -> None:
+    """Give every operation an operationId no other has (OpenAPI requires it).
+
+    Spellings a name cannot tell apart (``/a-b`` and ``/a_b``) keep the plain
+    id for the first path in sorted order; the others get ``_2``, ``_3``...
+    """
+    ids = {
+        (path, method): _operation_id(method, path)
+        for path, item in paths.items()
+        for method in item
+    }
+    taken = set(ids.values())
+    seen: set[str] = set()
+    for (path, method), wanted in sorted(ids.items()):
+        chosen = wanted
+        if wanted in seen:
+            n = 2
+            while f"{wanted}_{n}" in taken:
+                n += 1
+            chosen = f"{wanted}_{n}"
+            taken.add(chosen)
+        seen.add(chosen)
+        paths[path][method] = {"operationId": chosen, **paths[path][method]}
 
 
 def document(
@@ -247,7 +288,6 @@ def document(
             for path in openapi_path(route):
                 item = dict(operation)
                 if path != openapi_path(route)[-1]:  # an optional catch-all, absent
-                    item["operationId"] += "_root"
                     item["parameters"] = [
                         p
                         for p in operation.get("parameters", [])
@@ -257,6 +297,7 @@ def document(
                         del item["parameters"]
                 paths.setdefault(path, {})[method.lower()] = item
     schemas.finish()
+    _unique_operation_ids(paths)
     result: dict[str, Any] = {
         "openapi": "3.1.0",
         "info": {"title": title, "version": version},

@@ -369,6 +369,9 @@ def _too_deep(text: str, max_depth: int) -> bool:
     return True
 
 
+_MALFORMED = "Malformed request body"
+
+
 def _read_input(read: Callable[[int], bytes], size: int) -> bytes:
     """Read from the server's input; a failure there is the client's doing: a 400.
 
@@ -380,8 +383,11 @@ def _read_input(read: Callable[[int], bytes], size: int) -> bytes:
     try:
         return read(size)
     except Exception as exc:
-        detail = str(exc)[:100] or type(exc).__name__
-        raise HTTPError(400, f"Malformed request body: {detail}") from None
+        # microroute's own server already says what this is (its MalformedBody):
+        # say it once, not "Malformed request body: Malformed request body: ...".
+        detail = str(exc).removeprefix(_MALFORMED).removeprefix(": ")
+        detail = detail[:100] or type(exc).__name__
+        raise HTTPError(400, f"{_MALFORMED}: {detail}") from None
 
 
 class _CappedStream(io.RawIOBase):

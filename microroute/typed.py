@@ -14,9 +14,15 @@ A handler's parameters are still filled by name; annotations add meaning:
 Bad input raises :class:`~microroute.errors.RequestValidationError`: a 422
 listing each problem with its location, the same shape whichever engine
 validated. msgspec (``pip install "microroute[typed]"``) does the decoding,
-conversion and validation; pydantic models are validated by pydantic. Nothing
-here validates by hand: this module only decides, per parameter, which engine
-call to make, and maps the engine's errors onto ``{"loc": [...], "msg": ...}``.
+conversion and validation; pydantic models are validated by pydantic. This
+module decides, per parameter, which engine call to make, and maps the
+engine's errors onto ``{"loc": [...], "msg": ...}``. It validates one thing by
+hand, because neither engine can be told to: a number is finite (no NaN, no
+Infinity, no ``Decimal("1E+999999999")``); see "finite numbers" below.
+
+An annotation is resolved at registration, one by one: one that does not
+resolve (a name imported under ``if TYPE_CHECKING:``) stops start-up only where
+it decides how input is read.
 
 >>> import msgspec
 >>> class NewUser(msgspec.Struct):
@@ -29,11 +35,15 @@ call to make, and maps the engine's errors onto ``{"loc": [...], "msg": ...}``.
 
 from __future__ import annotations
 
+import collections.abc
 import dataclasses
 import datetime
 import decimal
 import enum
+import functools
 import inspect
+import logging
+import math
 import re
 import sys
 import types
@@ -52,7 +62,16 @@ try:
 except ImportError:  # pragma: no cover - the extra is installed in the test venv
     msgspec = None  # type: ignore[assignment]
 
-__all__ = ["Binder", "encode_model", "is_structured", "read_annotations", "response_type"]
+__all__ = [
+    "Binder",
+    "encode_model",
+    "is_structured",
+    "read_annotations",
+    "resolve_annotations",
+    "response_type",
+]
+
+logger = logging.getLogger("microroute")
 
 EXTRA_HINT = 'pip install "microroute[typed]"'
 
@@ -207,26 +226,79 @@ class Binder:
     finish: Callable[[Any], Any] | None
 
 
+def resolve_annotations(
+    fn: Callable[..., Any], source: str
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """*fn*'s annotations as types, and why each one that does not resolve does not.
+
+    Resolved one by one, so that a name imported only under ``if TYPE_CHECKING:``
+    (``-> Response``, ``request: Request``) costs only its own annotation.
+    """
+    try:
+        return typing.get_type_hints(fn, include_extras=True), {}
+    except Exception as exc:
+        first_error = exc
+    annotations = getattr(fn, "__annotations__", None)
+    if not isinstance(annotations, dict):
+        raise StartupError(
+            f"{source}: cannot resolve the handler's annotations: {first_error}"
+        ) from None
+    # Where get_type_hints looks names up: the module of the innermost wrapped function.
+    globalns = getattr(inspect.unwrap(fn), "__globals__", {})
+    hints: dict[str, Any] = {}
+    unresolved: dict[str, str] = {}
+    for name, annotation in annotations.items():
+        one = types.SimpleNamespace(__annotations__={name: annotation})
+        try:
+            hints[name] = typing.get_type_hints(one, globalns, include_extras=True)[name]
+        except Exception as exc:
+            unresolved[name] = f"{type(exc).__name__}: {exc}"
+    return hints, unresolved
+
+
 def read_annotations(
     fn: Callable[..., Any],
     signature: inspect.Signature,
     path_params: tuple[str, ...],
     source: str,
+    *,
+    log_unresolved: bool = True,
 ) -> Binder | None:
     """The handler's typed parameters, or None when its annotations ask for nothing.
 
     An untyped handler (or one annotated only with ``str``) gets None, and so
     the very same calling plan as before typed handlers existed.
+
+    An annotation that does not resolve (a name imported under ``if
+    TYPE_CHECKING:``) stops start-up only where it decides how input is read
+    (a path, query or body parameter); elsewhere (the return annotation,
+    ``request: Request``) it is left out, logged at debug level unless
+    *log_unresolved* is false (the OpenAPI document reads a handler again).
     """
     raw = {name: p.annotation for name, p in signature.parameters.items()}
     has_return = signature.return_annotation is not inspect.Signature.empty
     untyped = all(a is inspect.Parameter.empty for n, a in raw.items() if n not in RESERVED_NAMES)
     if untyped and not has_return and "body" not in raw:
         return None
-    try:
-        hints = typing.get_type_hints(fn, include_extras=True)
-    except Exception as exc:
-        raise StartupError(f"{source}: cannot resolve the handler's annotations: {exc}") from None
+    hints, unresolved = resolve_annotations(fn, source)
+    for name, why in unresolved.items():
+        parameter = signature.parameters.get(name)
+        if parameter is not None and _reads_input(parameter):
+            # It decides how the parameter is read: a guess would read it wrong.
+            raise StartupError(
+                f"{source}: parameter {name!r}: cannot resolve its annotation ({why}); it"
+                " decides how the parameter is read, so it must name a type importable at"
+                " run time, not only under `if TYPE_CHECKING:`"
+            )
+        if log_unresolved:
+            what = "the return annotation" if name == "return" else f"parameter {name!r}"
+            logger.debug(
+                "%s: cannot resolve %s (%s); not needed to read input, so the route is"
+                " served and documented without it",
+                source,
+                what,
+                why,
+            )
 
     path: dict[str, Any] = {}
     query: list[QueryParam] = []
@@ -304,6 +376,14 @@ def read_annotations(
     )
 
 
+def _reads_input(parameter: inspect.Parameter) -> bool:
+    """Whether the parameter's annotation may decide how input is read (not ``request``)."""
+    return parameter.name not in RESERVED_NAMES and parameter.kind not in (
+        parameter.VAR_POSITIONAL,
+        parameter.VAR_KEYWORD,
+    )
+
+
 def _check_type(where: str, tp: Any) -> None:
     """A type msgspec cannot decode is refused now, not at the first request."""
     try:
@@ -328,23 +408,26 @@ def _binder(
     body_type: Any,
     body_required: bool,
 ) -> Callable[[Request | None, dict[str, Any]], dict[str, Any]]:
-    path_items = tuple(path.items())
+    path_items = tuple((name, tp, _finite_check(tp)) for name, tp in path.items())
+    query_items = tuple((q, _finite_check(q.annotation)) for q in query)
     read_body = _body_reader(body_type) if body_name is not None else None
     if read_body is not None and body_name is not None and not path and not query:
         return _body_binder(body_name, read_body, body_required)
 
     def bind(request: Request | None, params: dict[str, Any]) -> dict[str, Any]:
         kwargs: dict[str, Any] = {}
-        for name, tp in path_items:
+        for name, tp, finite in path_items:
             try:
                 kwargs[name] = msgspec.convert(params[name], tp, strict=False)
             except msgspec.ValidationError:
                 not_found()  # as a converter would: this URL names nothing
+            if finite is not None and finite(kwargs[name]) is not None:
+                not_found()  # /items/nan: no more an item than /items/abc
         problems: list[dict[str, Any]] = []
-        if query:
+        if query_items:
             assert request is not None
             args = request.args
-            for q in query:
+            for q, finite in query_items:
                 if q.many:
                     values: Any = args.getlist(q.name)
                     if not values:
@@ -358,11 +441,17 @@ def _binder(
                         problems.append({"loc": ["query", q.name], "msg": "Field required"})
                     continue
                 try:
-                    kwargs[q.name] = msgspec.convert(values, q.annotation, strict=False)
+                    value = msgspec.convert(values, q.annotation, strict=False)
                 except msgspec.ValidationError as exc:
                     problem = _msgspec_problem("query", exc)
                     problem["loc"][1:1] = [q.name]
                     problems.append(problem)
+                    continue
+                found = finite(value) if finite is not None else None
+                if found is not None:
+                    problems.append({"loc": ["query", q.name, *found[0]], "msg": found[1]})
+                    continue
+                kwargs[q.name] = value
         if read_body is not None:
             assert request is not None and body_name is not None
             try:
@@ -419,6 +508,8 @@ def _is_form(request: Request) -> bool:
 
 def _body_reader(tp: Any) -> Callable[[Request], Any]:
     inner = _optional_inner(tp)
+    # Checked in the reader itself: the common typed POST pays no extra call.
+    finite = _finite_check(tp)
     if _pydantic_model(inner):
         model: Any = inner
         pydantic_error: Any = sys.modules["pydantic"].ValidationError
@@ -426,13 +517,17 @@ def _body_reader(tp: Any) -> Callable[[Request], Any]:
         def read_pydantic(request: Request) -> Any:
             try:
                 if _is_form(request):
-                    return model.model_validate(_form_data(request))
-                data = request.whole_body()
-                if not data:
-                    raise _NoBody
-                return model.model_validate_json(data)
+                    body = model.model_validate(_form_data(request))
+                else:
+                    data = request.whole_body()
+                    if not data:
+                        raise _NoBody
+                    body = model.model_validate_json(data)
             except pydantic_error as exc:
                 raise RequestValidationError(_pydantic_problems("body", exc)) from None
+            if finite is not None and (found := finite(body)) is not None:
+                raise _not_finite(found)
+            return body
 
         return read_pydantic
 
@@ -443,11 +538,12 @@ def _body_reader(tp: Any) -> Callable[[Request], Any]:
     def read_msgspec(request: Request) -> Any:
         try:
             if _is_form(request):
-                return msgspec.convert(_form_data(request), tp, strict=False)
-            data = request.whole_body()
-            if not data:
-                raise _NoBody
-            return decoder.decode(data)
+                body = msgspec.convert(_form_data(request), tp, strict=False)
+            else:
+                data = request.whole_body()
+                if not data:
+                    raise _NoBody
+                body = decoder.decode(data)
         except msgspec.ValidationError as exc:
             raise RequestValidationError([_msgspec_problem("body", exc)]) from None
         except msgspec.DecodeError as exc:
@@ -459,8 +555,289 @@ def _body_reader(tp: Any) -> Callable[[Request], Any]:
         except RecursionError:  # msgspec stops a hostile nesting at the recursion limit
             problem = {"loc": ["body"], "msg": "Invalid JSON: nested too deeply"}
             raise RequestValidationError([problem]) from None
+        if finite is not None and (found := finite(body)) is not None:
+            raise _not_finite(found)
+        return body
 
     return read_msgspec
+
+
+def _not_finite(found: _Problem) -> RequestValidationError:
+    return RequestValidationError([{"loc": ["body", *found[0]], "msg": found[1]}])
+
+
+# -- finite numbers ------------------------------------------------------------
+#
+# JSON has no NaN nor Infinity, yet a lax float reads the strings "nan" and
+# "inf", a Decimal reads "NaN", "sNaN", "Infinity" and "1E+999999999", and
+# pydantic's float reads all of these: values a handler's arithmetic raises on
+# or never finishes with (int(Decimal("1E+999999999"))). Neither engine can be
+# told to refuse them, so the value it returns is checked where its type can
+# hold a float or a Decimal, along paths worked out here once, at registration.
+
+_NOT_FINITE = "Input should be a finite number"
+_OUT_OF_RANGE = "Number out of range"
+#: A Decimal's exponent is held to a float's range: within 1E-308..1E+308.
+_DECIMAL_EXPONENT = 308
+
+#: Where a value's bad number is, and what is wrong with it; None when it is fine.
+_Problem = tuple[list[Any], str]
+_Check = Callable[[Any], "_Problem | None"]
+
+
+def _finite_check(tp: Any) -> _Check | None:
+    """A function finding a non-finite number in a value of type *tp*; None if it cannot hold one.
+
+    ``Annotated[float, msgspec.Meta(extra={"allow_inf_nan": True})]``, pydantic's
+    ``Field(allow_inf_nan=True)`` and a pydantic model whose ``model_config``
+    sets ``allow_inf_nan`` opt out.
+    """
+    try:
+        return _FiniteChecks().build(tp)
+    except Exception:  # a type the engine accepted but this walk does not know
+        logger.debug("no finite-number check for %r", tp, exc_info=True)
+        return None
+
+
+def _float_problem(value: Any) -> _Problem | None:
+    if isinstance(value, float) and not math.isfinite(value):
+        return [], _NOT_FINITE
+    return None
+
+
+def _decimal_problem(value: Any) -> _Problem | None:
+    if isinstance(value, decimal.Decimal):
+        if not value.is_finite():
+            return [], _NOT_FINITE
+        if abs(value.adjusted()) > _DECIMAL_EXPONENT:
+            return [], _OUT_OF_RANGE
+    return None
+
+
+def _opts_out(metadata: Any) -> bool:
+    """``allow_inf_nan=True`` said by pydantic (``Field``, ``AllowInfNan``) or msgspec.Meta."""
+    for item in metadata:
+        if getattr(item, "allow_inf_nan", None) is True:
+            return True
+        extra = getattr(item, "extra", None)
+        if isinstance(extra, dict) and extra.get("allow_inf_nan") is True:
+            return True
+        if _opts_out(getattr(item, "metadata", None) or ()):  # a pydantic FieldInfo
+            return True
+    return False
+
+
+class _FiniteChecks:
+    """Builds the checks of one type; a recursive class is built once."""
+
+    def __init__(self) -> None:
+        self._classes: dict[Any, _Check | None] = {}
+
+    def build(self, tp: Any) -> _Check | None:
+        if not _holds_number(tp, set()):
+            return None  # also ends a recursive type with no number in it
+        origin = typing.get_origin(tp)
+        args = typing.get_args(tp)
+        if origin is typing.Annotated:  # an opt-out is seen by _holds_number
+            return self.build(args[0])
+        if origin in (typing.Union, types.UnionType):
+            return _first_of([self.build(arg) for arg in args])
+        if origin is not None:
+            return self._container(origin, args)
+        if not isinstance(tp, type):
+            return None  # Any, a TypeVar, a Literal's values
+        if issubclass(tp, float):
+            return _float_problem
+        if issubclass(tp, decimal.Decimal):
+            return _decimal_problem
+        if issubclass(tp, (str, bytes, int, enum.Enum)):
+            return None
+        if tp in self._classes:  # built, or being built (a recursive type)
+            return self._classes[tp]
+        return self._class(tp)
+
+    def _class(self, cls: Any) -> _Check | None:
+        # A recursive type refers to itself: the check it finds is a forwarder
+        # to the one built below.
+        built: list[_Check | None] = [None]
+
+        def forward(value: Any) -> _Problem | None:
+            check = built[0]
+            return check(value) if check is not None else None
+
+        self._classes[cls] = forward
+        fields = [
+            (attr, key, check)
+            for attr, key, tp in _fields(cls)
+            if (check := self.build(tp)) is not None
+        ]
+        built[0] = _object_check(cls, fields) if fields else None
+        self._classes[cls] = built[0]
+        return built[0]
+
+    def _container(self, origin: Any, args: tuple[Any, ...]) -> _Check | None:
+        if not isinstance(origin, type):
+            return None  # Literal, ClassVar...
+        if issubclass(origin, tuple) and args and args[-1] is not Ellipsis:
+            checks = [self.build(arg) for arg in args]
+            if not any(checks):
+                return None
+            return _tuple_check(tuple(checks))
+        if issubclass(origin, collections.abc.Mapping) and len(args) == 2:
+            key_check, value_check = self.build(args[0]), self.build(args[1])
+            if key_check is None and value_check is None:
+                return None
+            return _mapping_check(key_check, value_check)
+        if issubclass(origin, collections.abc.Iterable) and args:
+            item_check = self.build(args[0])
+            return _items_check(item_check) if item_check is not None else None
+        return None
+
+
+def _holds_number(tp: Any, seen: set[Any]) -> bool:
+    """Whether a value of type *tp* can hold a float or a Decimal somewhere."""
+    origin = typing.get_origin(tp)
+    if origin is typing.Annotated:
+        return not _opts_out(tp.__metadata__) and _holds_number(typing.get_args(tp)[0], seen)
+    if origin is not None:  # a union, a container (a Literal's values are not types)
+        return any(_holds_number(arg, seen) for arg in typing.get_args(tp))
+    if not isinstance(tp, type):
+        return False
+    if issubclass(tp, (float, decimal.Decimal)):
+        return True
+    if issubclass(tp, (str, bytes, int, enum.Enum)) or tp in seen:
+        return False
+    seen.add(tp)
+    return any(_holds_number(field_type, seen) for _, _, field_type in _fields(tp))
+
+
+def _fields(cls: Any) -> list[tuple[str, str | int, Any]]:
+    """(attribute, location, type) of each field of a body type."""
+    if msgspec is not None and issubclass(cls, msgspec.Struct):
+        array_like = cls.__struct_config__.array_like
+        return [
+            (f.name, index if array_like else f.encode_name, f.type)
+            for index, f in enumerate(msgspec.structs.fields(cls))
+        ]
+    if _pydantic_model(cls):
+        if cls.model_config.get("allow_inf_nan") is True:
+            return []  # the model says NaN and Infinity are welcome
+        fields = []
+        for name, field in cls.model_fields.items():
+            if _opts_out(field.metadata):  # Field(allow_inf_nan=True)
+                continue
+            # Located as pydantic locates its own errors: by the name it reads.
+            alias = field.validation_alias
+            fields.append(
+                (name, alias if isinstance(alias, str) else field.alias or name, field.annotation)
+            )
+        return fields
+    if dataclasses.is_dataclass(cls):
+        hints = typing.get_type_hints(cls, include_extras=True)
+        return [(f.name, f.name, hints[f.name]) for f in dataclasses.fields(cls)]
+    if typing.is_typeddict(cls) or (issubclass(cls, tuple) and hasattr(cls, "_fields")):
+        hints = typing.get_type_hints(cls, include_extras=True)
+        return [(name, name, tp) for name, tp in hints.items()]
+    return []
+
+
+def _first_of(checks: list[_Check | None]) -> _Check | None:
+    found = [check for check in checks if check is not None]
+    if len(found) <= 1:
+        return found[0] if found else None
+
+    def check(value: Any) -> _Problem | None:
+        for one in found:
+            problem = one(value)
+            if problem is not None:
+                return problem
+        return None
+
+    return check
+
+
+def _object_check(cls: Any, fields: list[tuple[str, str | int, _Check]]) -> _Check:
+    steps = tuple(fields)
+    if all(inner is _float_problem for _, _, inner in steps) and not typing.is_typeddict(cls):
+        # The usual body (a few float fields next to strings and ints): no call per field.
+        floats = tuple((attr, key) for attr, key, _ in steps)
+
+        def check_floats(value: Any) -> _Problem | None:
+            if not isinstance(value, cls):
+                return None
+            for attr, key in floats:
+                number = getattr(value, attr)
+                # x - x is 0.0 for every finite float, NaN for NaN and ±inf.
+                if isinstance(number, float) and number - number != 0.0:
+                    return [key], _NOT_FINITE
+            return None
+
+        return check_floats
+    if typing.is_typeddict(cls):
+
+        def check_dict(value: Any) -> _Problem | None:
+            if not isinstance(value, dict):
+                return None
+            for attr, key, inner in steps:
+                problem = inner(value.get(attr))
+                if problem is not None:
+                    return [key, *problem[0]], problem[1]
+            return None
+
+        return check_dict
+
+    def check(value: Any) -> _Problem | None:
+        if not isinstance(value, cls):
+            return None
+        for attr, key, inner in steps:
+            problem = inner(getattr(value, attr, None))
+            if problem is not None:
+                return [key, *problem[0]], problem[1]
+        return None
+
+    return check
+
+
+def _tuple_check(checks: tuple[_Check | None, ...]) -> _Check:
+    def check(value: Any) -> _Problem | None:
+        if not isinstance(value, tuple):
+            return None
+        for index, (item, inner) in enumerate(zip(value, checks, strict=False)):
+            problem = inner(item) if inner is not None else None
+            if problem is not None:
+                return [index, *problem[0]], problem[1]
+        return None
+
+    return check
+
+
+def _mapping_check(key_check: _Check | None, value_check: _Check | None) -> _Check:
+    def check(value: Any) -> _Problem | None:
+        if not isinstance(value, collections.abc.Mapping):
+            return None
+        for key, item in value.items():
+            problem = key_check(key) if key_check is not None else None
+            if problem is None and value_check is not None:
+                problem = value_check(item)
+            if problem is not None:
+                where = key if isinstance(key, (str, int)) else str(key)
+                return [where, *problem[0]], problem[1]
+        return None
+
+    return check
+
+
+def _items_check(item_check: _Check) -> _Check:
+    def check(value: Any) -> _Problem | None:
+        if not isinstance(value, (list, tuple, set, frozenset)):
+            return None
+        for index, item in enumerate(value):
+            problem = item_check(item)
+            if problem is not None:
+                return [index, *problem[0]], problem[1]
+        return None
+
+    return check
 
 
 # -- results -------------------------------------------------------------------
@@ -497,8 +874,12 @@ def _finisher(returns: Any, source: str) -> Callable[[Any], Any] | None:
     if not _mentions_structured(body) or is_structured(_optional_inner(body)):
         return None  # nothing to encode, or a model, which the reply encodes itself
     inner = _optional_inner(body)
+    encode: Callable[[Any], bytes]
     if _pydantic_model(inner) or any(_pydantic_model(a) for a in typing.get_args(inner)):
-        encode: Callable[[Any], bytes] = sys.modules["pydantic"].TypeAdapter(body).dump_json
+        # By alias, as the document describes the models (and as FastAPI sends them).
+        encode = functools.partial(
+            sys.modules["pydantic"].TypeAdapter(body).dump_json, by_alias=True
+        )
     else:
         _require_msgspec(f"{source}: the return annotation", returns)
         encode = msgspec.json.Encoder().encode
@@ -551,6 +932,7 @@ def encode_model(value: Any) -> bytes | None:
         return data
     pydantic = sys.modules.get("pydantic")
     if pydantic is not None and isinstance(value, pydantic.BaseModel):
-        text: str = value.model_dump_json()
+        # By alias, as the OpenAPI document describes the model (FastAPI does the same).
+        text: str = value.model_dump_json(by_alias=True)
         return text.encode()
     return None

@@ -132,6 +132,36 @@ def test_no_command_prints_help(capsys: pytest.CaptureFixture[str]) -> None:
     assert "routes" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("command", ["routes", "openapi"])
+def test_a_reader_that_stops_early_ends_the_command_quietly(tmp_path: Path, command: str) -> None:
+    """README: 'Piped into a reader that stops early (`microroute routes | head`,
+    `microroute openapi | head`), the command stops quietly with exit status 141,
+    as one killed by SIGPIPE does, without a traceback.'
+    """
+    # Far more output than a pipe holds, so the command is still writing when we leave.
+    handlers = "".join(
+        f"@r.get('/items/{n}/[id]')\ndef item_{n}(id: int) -> dict[str, int]: return {{}}\n"
+        for n in range(3000)
+    )
+    target = write(
+        tmp_path / "cli_many_routes.py",
+        f"from microroute import App, Router\nr = Router()\n{handlers}app = App(r)\n",
+    )
+    process = subprocess.Popen(
+        [sys.executable, "-m", "microroute", command, str(target)],
+        cwd=REPO,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert process.stdout is not None and process.stderr is not None
+    assert process.stdout.readline()  # like `head -1`: read a line, then leave
+    process.stdout.close()
+    err = process.stderr.read().decode()
+    assert process.wait(timeout=60) == 141, err
+    assert err == ""
+
+
 # microroute run --------------------------------------------------------------------
 
 

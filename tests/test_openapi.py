@@ -117,6 +117,73 @@ def test_the_document_describes_paths_params_bodies_and_responses() -> None:
     }
 
 
+def test_every_operation_has_its_own_operation_id() -> None:
+    """README: "Every operation has its own `operationId` (`GET /users/[id]` is
+    `get_users_by_id`, `GET /users/id` is `get_users_id`)"."""
+    router = Router()
+    for path in ("/users/[id]", "/users/id", "/a-b", "/a_b", "/a/b/2", "/docs/[[...slug]]"):
+        router.add(path, lambda: {}, methods=["GET", "DELETE"])
+    doc = App(router).openapi()
+    validate(doc)  # openapi-spec-validator refuses an operationId used twice
+    ids = {
+        (method, path): operation["operationId"]
+        for path, item in doc["paths"].items()
+        for method, operation in item.items()
+    }
+    assert len(set(ids.values())) == len(ids)
+    assert ids["get", "/users/{id}"] == "get_users_by_id"
+    assert ids["delete", "/users/{id}"] == "delete_users_by_id"
+    assert ids["get", "/users/id"] == "get_users_id"
+    assert ids["get", "/docs/{slug}"] == "get_docs_by_slug"
+    assert ids["get", "/docs"] == "get_docs"
+    assert ids["delete", "/docs"] == "delete_docs"
+    # Spellings a name cannot tell apart: the first path in sorted order keeps it.
+    assert ids["get", "/a-b"] == "get_a_b"
+    assert ids["get", "/a/b/2"] == "get_a_b_2"
+    assert ids["get", "/a_b"] == "get_a_b_3"
+
+
+class Profile(pydantic.BaseModel):
+    user_name: str = pydantic.Field(alias="userName")
+    joined: int = pydantic.Field(validation_alias="joinedAt", serialization_alias="joined_at")
+
+
+def test_a_pydantic_model_is_sent_by_alias_as_documented() -> None:
+    """README: "A pydantic model is sent by its aliases (as FastAPI does), the
+    names the document gives it"."""
+    router = Router()
+
+    @router.post("/profiles")
+    def create(body: Profile) -> tuple[Profile, Literal[201]]:
+        return body, 201
+
+    @router.get("/profiles")
+    def everyone() -> list[Profile]:
+        return [Profile(userName="ada", joinedAt=1843)]
+
+    app = App(router)
+    doc = app.openapi()
+    validate(doc)
+
+    def schema(ref: dict[str, Any]) -> dict[str, Any]:
+        found: dict[str, Any] = doc["components"]["schemas"][ref["$ref"].rsplit("/", 1)[-1]]
+        return found
+
+    post = doc["paths"]["/profiles"]["post"]
+    sent = schema(post["requestBody"]["content"]["application/json"]["schema"])
+    answered = schema(post["responses"]["201"]["content"]["application/json"]["schema"])
+    assert sent["required"] == ["userName", "joinedAt"]  # what validation reads
+    assert answered["required"] == ["userName", "joined_at"]  # what is sent back
+
+    client = TestClient(app)
+    created = client.post("/profiles", json={"userName": "ada", "joinedAt": 1843})
+    assert created.status_code == 201
+    assert created.json() == {"userName": "ada", "joined_at": 1843}
+    assert sorted(created.json()) == sorted(answered["properties"])
+    # Encoded by the return annotation (list[Profile]): by alias too.
+    assert client.get("/profiles").json() == [{"userName": "ada", "joined_at": 1843}]
+
+
 def test_discovered_route_files_are_documented(tmp_path: Path) -> None:
     """Works the same for decorator routes and discovered route.py files."""
     folder = tmp_path / "app" / "api" / "notes" / "[note_id]"

@@ -391,7 +391,7 @@ def test_an_annotated_non_query_type_with_a_default_keeps_its_default() -> None:
         ("/x", "def h(q: dict): ...", "parameter 'q' is annotated dict"),
         ("/x/[n]", "def h(n: User): ...", "path parameter annotated User"),
         ("/x", "def h(a: User, b: Pet): ...", "the body is already parameter 'a'"),
-        ("/x", "def h(body: 'Missing'): ...", "cannot resolve the handler's annotations"),
+        ("/x", "def h(body: 'Missing'): ...", "parameter 'body': cannot resolve its annotation"),
     ],
 )
 def test_bad_annotations_are_start_up_errors_naming_the_function(

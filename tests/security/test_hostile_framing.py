@@ -17,6 +17,8 @@ import socket
 
 import pytest
 
+from microroute.server import MalformedBody
+
 # What would be answered if the server read the body as a request of its own.
 SMUGGLED = b"GET /static/page HTTP/1.1\r\nHost: x\r\n\r\n"
 
@@ -139,17 +141,27 @@ def test_a_malformed_chunked_body_is_a_400_that_closes_the_connection(served, bo
     answer = exchange(served, post(b"Transfer-Encoding: chunked\r\n", body))
     head, _, rest = answer.partition(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 400 "), answer[:300]
-    assert rest.startswith(b'{"error":"Malformed request body')
+    assert rest.startswith(b'{"error":"Malformed request body: ')
+    assert rest.count(b"Malformed request body") == 1, rest  # said once, not twice
     assert answer.count(b"HTTP/1.1 ") == 1, answer[:600]
 
 
-def test_the_app_answers_400_when_the_servers_input_fails(call, refused):
+@pytest.mark.parametrize(
+    "failure",
+    [
+        OSError("Invalid chunk size"),  # gunicorn's and gevent's words
+        MalformedBody("Malformed request body: Invalid chunk size"),  # microroute run's
+    ],
+)
+def test_the_app_answers_400_when_the_servers_input_fails(call, refused, failure):
+    """The 400 says "Malformed request body" once, whichever server's words it carries."""
+
     class Broken:
         def read(self, size: int = -1) -> bytes:
-            raise OSError("Invalid chunk size")
+            raise failure
 
     resp = call("/data", "POST", **{"wsgi.input": Broken(), "wsgi.input_terminated": True})
-    assert refused(resp, 400)["error"].startswith("Malformed request body")
+    assert refused(resp, 400)["error"] == "Malformed request body: Invalid chunk size"
 
 
 @pytest.mark.parametrize("target", [b"/data", b"/no-such-route", b"/items/../x"])
