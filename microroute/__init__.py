@@ -41,6 +41,7 @@ _EXPORTS = {
     "on_disconnect": "context",
     "permanent_redirect": "errors",
     "redirect": "errors",
+    "request_id": "requestids",
     "route": "routing",
 }
 
@@ -66,6 +67,7 @@ __all__ = [
     "on_disconnect",
     "permanent_redirect",
     "redirect",
+    "request_id",
     "route",
     "session",
 ]
@@ -87,6 +89,7 @@ if TYPE_CHECKING:
         redirect,
     )
     from .handlers import Context
+    from .requestids import request_id
     from .requests import Request
     from .responses import Response
     from .routing import Router, route

@@ -23,6 +23,7 @@ import dataclasses
 import hashlib
 import inspect
 import os
+import re
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -37,10 +38,12 @@ from .dispatch import Dispatcher
 from .errorpages import ErrorHandler, ErrorPages
 from .errors import StartupError
 from .lifecycle import Observer, Observers
+from .logs import AccessLog
 from .middleware import Middleware, chain, check_middleware
 from .openapi import docs_router
 from .openapi import document as openapi_document
 from .pipeline import Pipeline
+from .requestids import RequestIds, install_record_factory
 from .routing import Router, RouteSpec, normalize_path
 from .running import Runner
 from .settings import (
@@ -58,6 +61,9 @@ WSGIEnviron = dict[str, Any]
 E = TypeVar("E", bound=ErrorHandler)
 M = TypeVar("M", bound=Middleware)
 Obs = TypeVar("Obs", bound=Observer)
+
+
+_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+").fullmatch
 
 
 def _environ_of(environ: WSGIEnviron, start_response: Any) -> Any:
@@ -108,6 +114,9 @@ class App(Pipeline):
         504 and the handler is interrupted (``None``: no limit). It relies on
         gevent: the handler is stopped at its next cooperative (I/O) call.
         Streams are exempt once their first chunk is out.
+    :param request_id_header: the header that carries each request's id, in and
+        out (``X-Request-ID``); ``None`` turns request ids off. See
+        :mod:`microroute.requestids`.
     :param docs: a path (``"/docs"``) to serve an HTML page listing every
         operation, with the OpenAPI document at ``/openapi.json`` (``None``: neither).
     """
@@ -132,6 +141,7 @@ class App(Pipeline):
         max_form_memory_size: int = 500_000,
         handler_timeout: float | None = None,
         docs: str | None = None,
+        request_id_header: str | None = "X-Request-ID",
     ) -> None:
         for router in routers:
             if not isinstance(router, Router):
@@ -215,6 +225,14 @@ class App(Pipeline):
         if found_middleware is not None:
             self.use(found_middleware)
         self._wire_fast_path()
+        install_record_factory()  # every log record gets .request_id
+        if request_id_header is not None:
+            if not _TOKEN(request_id_header):
+                raise ValueError(
+                    f"request_id_header must be a header name, got {request_id_header!r}"
+                )
+            self.observe(RequestIds(request_id_header))
+        self.observe(AccessLog())
 
     @property
     def debug(self) -> bool:

@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import contextvars
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from greenlet import GreenletExit
@@ -51,6 +51,16 @@ class Observer:
     raises is the request's error (the reply is already decided by the time
     the last two run, so there it would cut the response).
     """
+
+    #: Whether this observer's :meth:`response_ended` needs every request's body
+    #: watched to its end. One that needs it only sometimes (an access log
+    #: nobody listens to) says False and sets ``exchange.watch_end = True`` in
+    #: :meth:`request_started` when it does: an unwatched body costs nothing.
+    ends_always = True
+    #: None: this observer watches every request. Else a cheap callable that
+    #: says whether it watches the next one (an access log nobody listens to
+    #: does not): when no observer watches, the request runs unobserved.
+    watching: Callable[[], bool] | None = None
 
     def request_started(self, exchange: Exchange) -> None:
         """A request arrived: nothing of the app has run for it yet."""
@@ -72,7 +82,7 @@ class Observers:
     the body is watched to its end only when some observer wants that moment.
     """
 
-    __slots__ = ("ended", "matched", "responding", "started")
+    __slots__ = ("always", "ended", "matched", "responding", "started", "wanted", "watch_end")
 
     def __init__(self, observers: Iterable[Observer]) -> None:
         def overriding(name: str) -> tuple[Any, ...]:
@@ -80,55 +90,75 @@ class Observers:
             return tuple(getattr(o, name) for o in observers if getattr(type(o), name) is not base)
 
         observers = list(observers)
+        #: Some observer watches every request: each one is an Exchange.
+        self.always = any(o.watching is None for o in observers)
+        #: Otherwise, what says whether this request is watched (all must be cheap).
+        self.wanted = tuple(o.watching for o in observers if o.watching is not None)
         self.started = overriding("request_started")
         self.matched = overriding("route_matched")
         self.responding = overriding("response_started")
         self.ended = overriding("response_ended")
+        #: Whether every body is watched to its end (some observer always wants it).
+        self.watch_end = any(
+            o.ends_always
+            for o in observers
+            if type(o).response_ended is not Observer.response_ended
+        )
+
+    def active(self) -> bool:
+        """Whether the next request is observed at all."""
+        if self.always:
+            return True
+        return any(wanted() for wanted in self.wanted)
 
 
 class Exchange:
-    """One request and its response, as observers see them."""
+    """One request and its response, as observers see them.
 
-    __slots__ = (
-        "bytes_sent",
-        "completed",
-        "context",
-        "environ",
-        "error",
-        "extra",
-        "method",
-        "observers",
-        "path",
-        "request_id",
-        "route",
-        "started",
-        "status",
-        "streaming",
-    )
+    Made for every observed request, so it sets only what differs per request;
+    the rest reads from class-level defaults until a stage sets it.
+    """
+
+    #: The matched route's template, or None (no route matched, or not yet).
+    route: str | None = None
+    #: The request's id (``App(request_id_header=...)``), once one is known.
+    request_id: str | None = None
+    #: The status line (``"200 OK"``), once decided.
+    status: str | None = None
+    #: The body is a stream (a generator's chunks, an EventStream), once decided.
+    streaming = False
+    #: The response's headers, as sent, once decided.
+    headers: Headers = []  # noqa: RUF012 - replaced, never mutated
+    bytes_sent = 0
+    #: The body reached its end (the last byte went to the server).
+    completed = False
+    #: What cut the body, if anything did after the headers went out.
+    error: BaseException | None = None
+    #: The request's context, where every hook runs.
+    context: contextvars.Context | None = None
 
     def __init__(self, environ: dict[str, Any], observers: Observers) -> None:
         self.environ = environ
         self.observers = observers
-        self.method: str = environ.get("REQUEST_METHOD", "")
-        self.path: str = environ.get("PATH_INFO", "")
-        #: The matched route's template, or None (no route matched, or not yet).
-        self.route: str | None = None
-        #: The request's id (``App(request_id_header=...)``), once one is known.
-        self.request_id: str | None = None
-        #: The status line (``"200 OK"``), once decided.
-        self.status: str | None = None
-        #: The body is a stream (a generator's chunks, an EventStream), once decided.
-        self.streaming = False
+        #: Whether the body is watched to its end (:attr:`Observer.ends_always`).
+        self.watch_end = observers.watch_end
         self.started = time.perf_counter()
-        self.bytes_sent = 0
-        #: The body reached its end (the last byte went to the server).
-        self.completed = False
-        #: What cut the body, if anything did after the headers went out.
-        self.error: BaseException | None = None
-        #: The request's context, where every hook runs.
-        self.context: contextvars.Context | None = None
-        #: Room for observers' own per-request values, keyed by their name.
-        self.extra: dict[str, Any] = {}
+
+    @property
+    def method(self) -> str:
+        return str(self.environ.get("REQUEST_METHOD", ""))
+
+    @property
+    def path(self) -> str:
+        return str(self.environ.get("PATH_INFO", ""))
+
+    @property
+    def extra(self) -> dict[str, Any]:
+        """Room for observers' own per-request values, keyed by their name."""
+        extra: dict[str, Any] | None = self.__dict__.get("_extra")
+        if extra is None:
+            extra = self.__dict__["_extra"] = {}
+        return extra
 
     @property
     def status_code(self) -> int:
@@ -162,6 +192,7 @@ class Exchange:
             headers = list(headers)
             for hook in hooks:
                 hook(self, headers)
+        self.headers = headers
         return headers
 
     def end(self) -> None:

@@ -109,7 +109,7 @@ class Pipeline:
                 early is not None
                 and self._call_next is None
                 and not self._errors.handlers
-                and self._observing is None
+                and (self._observing is None or not self._observing.active())
             ):
                 # Nothing could change it: answer without building a request.
                 reply = error_reply(early.status, early.message)
@@ -126,7 +126,8 @@ class Pipeline:
                     fast.move_to_end(key)  # keep the LRU order true
                 except KeyError:  # evicted meanwhile by another thread
                     pass
-                if self._observing is not None:
+                observing = self._observing
+                if observing is not None and observing.active():
                     return self._observed_hit(environ, start_response, entry)
                 start_response(entry.status, entry.hit)
                 return [entry.body]
@@ -143,7 +144,7 @@ class Pipeline:
         observing = self._observing
         exchange: Exchange | None = None
         try:
-            if observing is None:
+            if observing is None or not observing.active():
                 status, headers, body = context.run(self._respond, environ, early, None)
             else:
                 exchange = Exchange(environ, observing)
@@ -164,7 +165,7 @@ class Pipeline:
             body = after_the_response(body, context, environ)
         elif pending in context:  # after() was called: its work runs at close()
             body = after_the_response(body, context, environ)
-        if exchange is not None and exchange.observers.ended:
+        if exchange is not None and exchange.watch_end:
             body = ObservedBody(body, exchange)
         start_response(status, headers)
         if watch is not None:
@@ -175,13 +176,14 @@ class Pipeline:
         self, environ: WSGIEnviron, start_response: StartResponse, entry: Entry
     ) -> Iterable[bytes]:
         """A cache HIT on the fast path, told to the observers as any request is."""
-        assert self._observing is not None
+        observing = self._observing
+        assert observing is not None
         context = contextvars.copy_context()
-        exchange = Exchange(environ, self._observing)
+        exchange = Exchange(environ, observing)
         exchange.context = context
         headers = context.run(_hit_moments, exchange, entry)
         start_response(entry.status, headers)
-        if exchange.observers.ended:
+        if exchange.watch_end:
             return ObservedBody([entry.body], exchange)
         return [entry.body]
 

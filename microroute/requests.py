@@ -26,6 +26,7 @@ from werkzeug.wrappers import Request as _WerkzeugRequest
 from werkzeug.wsgi import get_input_stream
 
 from .errors import HTTPError
+from .requestids import request_id
 
 __all__ = ["Request"]
 
@@ -92,6 +93,11 @@ class Request(_WerkzeugRequest):
         # Content-Length cannot grow past the limit either.
         self.max_content_length = max_body_size
         self._json_value: Any = _UNSET
+
+    @property
+    def id(self) -> str | None:
+        """This request's id (``X-Request-ID``; see :mod:`microroute.requestids`), or None."""
+        return request_id()
 
     def __getattr__(self, name: str) -> Any:
         # Only called for attributes not set yet: the lazy werkzeug basics.

@@ -87,6 +87,9 @@ def normal_headers(pairs: list[tuple[str, str]]) -> list[tuple[str, str]]:
         lower = name.lower()
         if lower in SERVER_OWNED:
             continue
+        if lower == "x-request-id":  # fresh per response (issue 22); its shape is checked
+            assert re.fullmatch(r"[A-Za-z0-9._:-]{1,128}", value), value
+            value = "<id>"
         if lower == "set-cookie":
             value = re.sub(r"Expires=[^;]+", "Expires=<date>", value)
             # A session is signed with a timestamp: equal only to the second.
