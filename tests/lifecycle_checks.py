@@ -22,9 +22,9 @@ def records(client: Any, base: str, name: str, count: int = 1) -> list[dict[str,
     """The observer's records of the requests tagged *name*, once *count* have ended."""
     deadline = time.monotonic() + 5
     while True:
-        found: list[dict[str, Any]] = client.get(
-            f"{base}/records/{name}", timeout=TIMEOUT
-        ).json()["records"]
+        found: list[dict[str, Any]] = client.get(f"{base}/records/{name}", timeout=TIMEOUT).json()[
+            "records"
+        ]
         if len(found) >= count or time.monotonic() > deadline:
             return found
         time.sleep(0.02)

@@ -44,8 +44,18 @@ def test_one_access_record_per_request_with_its_fields(caplog):
     assert miss.getMessage() == '127.0.0.1 "GET /posts/7?x=1 HTTP/1.1" 200 10 ' + (
         f"{miss.duration_ms:.1f}ms"
     )
-    assert (miss.method, miss.path, miss.route, miss.status) == ("GET", "/posts/7", "/posts/[id]", 200)
-    assert (miss.bytes, miss.request_id, miss.client, miss.cache) == (10, "acc-1", "127.0.0.1", "MISS")
+    assert (miss.method, miss.path, miss.route, miss.status) == (
+        "GET",
+        "/posts/7",
+        "/posts/[id]",
+        200,
+    )
+    assert (miss.bytes, miss.request_id, miss.client, miss.cache) == (
+        10,
+        "acc-1",
+        "127.0.0.1",
+        "MISS",
+    )
     assert miss.disconnected is False and miss.duration_ms >= 0
     assert (hit.cache, hit.request_id, hit.route) == ("HIT", "acc-2", "/posts/[id]")
     assert (stream.route, stream.bytes, stream.cache) == ("/stream", 2, None)
@@ -91,7 +101,11 @@ JSON_CONFIG = {
         }
     },
     "handlers": {
-        "stdout": {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stdout"}
+        "stdout": {
+            "class": "logging.StreamHandler",
+            "formatter": "json",
+            "stream": "ext://sys.stdout",
+        }
     },
     "root": {"handlers": ["stdout"], "level": "INFO"},
 }
@@ -156,5 +170,7 @@ def test_the_default_config_and_the_level(level):
         return
     mine, access = err.splitlines()
     assert mine.endswith(" INFO myapp [dflt-1] said hi")
-    assert access.endswith(' 127.0.0.1 "GET /hi HTTP/1.1" 200 8 ' + access.split()[-2] + " [dflt-1]")
+    assert access.endswith(
+        ' 127.0.0.1 "GET /hi HTTP/1.1" 200 8 ' + access.split()[-2] + " [dflt-1]"
+    )
     assert mine[:4].isdigit() and mine[4] == "-"  # it starts with a timestamp
