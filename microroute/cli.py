@@ -126,7 +126,21 @@ def _parser() -> argparse.ArgumentParser:
         "--no-access-log",
         dest="access_log",
         action="store_false",
-        help="do not log one line per request on stderr",
+        help="do not log one line per request (the microroute.access logger)",
+    )
+    run.add_argument(
+        "--log-level",
+        choices=("critical", "error", "warning", "info", "debug"),
+        default=None,
+        help="the level of the root, microroute and microroute.access loggers"
+        " (default: info)",
+    )
+    run.add_argument(
+        "--log-config",
+        metavar="FILE",
+        default=None,
+        help="configure logging from FILE: a logging.config.dictConfig JSON file (.json),"
+        " or an INI file for fileConfig; replaces the default configuration",
     )
     routes = commands.add_parser(
         "routes",
@@ -162,11 +176,19 @@ def _run(args: argparse.Namespace, argv: list[str]) -> int:
     if args.reload and os.environ.get(_RELOAD_CHILD_ENV) != "1":
         return _supervise(argv, _watch_root(args.target))
 
+    import logging
+
     from microroute.errors import StartupError
+    from microroute.logs import configure
     from microroute.server import serve
     from microroute.targets import load_app
 
     try:
+        # Before the app loads: its module-level loggers and the access log
+        # see the configuration from their first record.
+        configure(args.log_config, args.log_level)
+        if not args.access_log:
+            logging.getLogger("microroute.access").setLevel(logging.WARNING)
         app = load_app(args.target)
         if args.debug:
             _enable_debug(app)
@@ -293,7 +315,6 @@ def _enable_debug(app: WSGIApplication) -> None:
 
     from microroute.app import App
 
-    logging.basicConfig(format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("microroute").setLevel(logging.DEBUG)
     if isinstance(app, App):
         app.debug = True

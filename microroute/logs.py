@@ -35,8 +35,8 @@ __all__ = ["DEFAULT_CONFIG", "AccessLog", "configure", "configured"]
 access_logger = logging.getLogger("microroute.access")
 
 #: What ``microroute run`` configures when nothing else has: a timestamp, the
-#: level and logger name on errors; access lines as they always were; the
-#: app's own loggers at INFO; each line with the request's id.
+#: level, the logger name and the request's id on errors and the app's own
+#: records (its loggers at INFO); access lines as they always were.
 DEFAULT_CONFIG: dict[str, Any] = {
     "version": 1,
     "disable_existing_loggers": False,
@@ -46,7 +46,7 @@ DEFAULT_CONFIG: dict[str, Any] = {
             "datefmt": "%Y-%m-%d %H:%M:%S",
         },
         "access": {
-            "format": "%(asctime)s %(message)s [%(request_id)s]",
+            "format": "%(asctime)s %(message)s",
             "datefmt": "%Y-%m-%d %H:%M:%S",
         },
     },
