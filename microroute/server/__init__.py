@@ -48,9 +48,9 @@ from gevent.pool import Pool
 from gevent.server import StreamServer
 from werkzeug.wsgi import FileWrapper
 
-from .disconnect import DISCONNECT, ClientGone, Disconnect
-from .responses import StreamAborted
-from .sse import HEARTBEAT_KEY as HEARTBEAT
+from ..disconnect import DISCONNECT, ClientGone, Disconnect
+from ..responses import StreamAborted
+from ..sse import HEARTBEAT_KEY as HEARTBEAT
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import WSGIApplication
@@ -1077,7 +1077,7 @@ def serve(
         for watcher in watchers:
             watcher.cancel()
     # The responses are out (or STOP_TIMEOUT ran out): after() work gets what is left.
-    from .after_response import drain
+    from ..after_response import drain
 
     began = stopped[0] if stopped else time.monotonic()
     drain(max(0.0, STOP_TIMEOUT - (time.monotonic() - began)))
