@@ -51,6 +51,8 @@ from werkzeug.wsgi import FileWrapper
 from ..disconnect import DISCONNECT, ClientGone, Disconnect
 from ..responses import StreamAborted
 from ..sse import HEARTBEAT_KEY as HEARTBEAT
+from .accesslog import log_line
+from .dates import http_date
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import WSGIApplication
@@ -637,7 +639,8 @@ class Connection:
             head = head.replace(f"Content-Length: {len(body)}\r\n", "")
         with contextlib.suppress(OSError):
             self.send(head.encode() if reject.head or reject.unsized else head.encode() + body)
-        self._log("-", reject.status[:3], len(body), 0.0)
+        if self.server is not None and self.server.access_log:
+            log_line(self.base.get("REMOTE_ADDR") or "-", "-", reject.status[:3], len(body), 0.0)
 
     def _respond(self, request: _Request) -> bool:
         """Run the app for *request* and send its response; True to keep the connection."""
@@ -691,17 +694,8 @@ class Connection:
             environ = request.environ
             line = f"{environ['REQUEST_METHOD']} {environ['RAW_URI']} {environ['SERVER_PROTOCOL']}"
             took = (time.perf_counter() - started) * 1000
-            self._log(line, response.status[:3] or "000", response.sent, took)
-
-    def _log(self, line: str, status: str, sent: int, took: float) -> None:
-        if self.server is None or not self.server.access_log:
-            return
-        print(
-            f'{log_stamp()} {self.base.get("REMOTE_ADDR") or "-"} "{line}" {status} '
-            f"{sent} {took:.1f}ms",
-            file=sys.stderr,
-            flush=True,
-        )
+            remote = self.base.get("REMOTE_ADDR") or "-"
+            log_line(remote, line, response.status[:3] or "000", response.sent, took)
 
 
 class _Response:
@@ -890,31 +884,6 @@ def _bad_header(headers: list[tuple[str, str]]) -> str:
         except UnicodeEncodeError:
             return f"response header {name!r} is not latin-1: encode it (RFC 9110 §5.5)"
     return "invalid response headers"
-
-
-class _EverySecond:
-    """A ``strftime`` text made at most once a second (the Date header, the access log)."""
-
-    __slots__ = ("_convert", "_format", "_second", "_text")
-
-    def __init__(self, format: str, convert: Callable[[float], time.struct_time]) -> None:
-        self._format = format
-        self._convert = convert
-        self._second = -1
-        self._text = ""
-
-    def __call__(self) -> str:
-        now = int(time.time())
-        if now != self._second:
-            self._text = time.strftime(self._format, self._convert(now))
-            self._second = now
-        return self._text
-
-
-#: The ``Date`` header's value.
-http_date = _EverySecond("%a, %d %b %Y %H:%M:%S GMT", time.gmtime)
-#: The access log's local timestamp.
-log_stamp = _EverySecond("%Y-%m-%d %H:%M:%S", time.localtime)
 
 
 def base_environ(sock: socket.socket, address: Any, url_scheme: str = "http") -> dict[str, Any]:
