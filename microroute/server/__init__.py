@@ -35,7 +35,6 @@ import json
 import logging
 import signal
 import socket
-import sys
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
@@ -46,13 +45,14 @@ import gevent
 import httptools
 from gevent.pool import Pool
 from gevent.server import StreamServer
-from werkzeug.wsgi import FileWrapper
 
 from ..disconnect import DISCONNECT, ClientGone, Disconnect
 from ..responses import StreamAborted
 from ..sse import HEARTBEAT_KEY as HEARTBEAT
 from .accesslog import log_line
 from .dates import http_date
+from .environ import ENVIRON_KEYS, environ_key
+from .environ import base_environ as base_environ
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import WSGIApplication
@@ -100,26 +100,10 @@ _NO_BODY_STATUSES = frozenset({"204", "304"})
 _HEADERS_TOO_LARGE = "431 Request Header Fields Too Large"
 _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 _LAST_CHUNK = b"0\r\n\r\n"
-
-
-#: Header name -> environ key (``b"X-Id"`` -> ``"HTTP_X_ID"``), learnt as names come.
-_ENVIRON_KEYS: dict[bytes, str] = {}
-_ENVIRON_KEYS_MAX = 1024
+#: Header keys looked at before they go in the environ: framing, or no ``HTTP_`` prefix.
 _SPECIAL_KEYS = frozenset(
     {"CONTENT_TYPE", "CONTENT_LENGTH", "HTTP_TRANSFER_ENCODING", "HTTP_EXPECT"}
 )
-
-
-def _environ_key(name: bytes) -> str:
-    """The environ key of header *name*; ``""`` for a name with ``_`` (dropped)."""
-    if b"_" in name:
-        return ""
-    key = name.decode("latin-1").upper().replace("-", "_")
-    if key not in ("CONTENT_TYPE", "CONTENT_LENGTH"):
-        key = "HTTP_" + key
-    if len(_ENVIRON_KEYS) < _ENVIRON_KEYS_MAX:
-        _ENVIRON_KEYS[name] = key
-    return key
 
 
 class _Reject(Exception):
@@ -394,7 +378,7 @@ class Connection:
         chunked = False
         request = _Request(environ, parser.should_keep_alive(), version)
         for name, value in self._headers:
-            key = _ENVIRON_KEYS.get(name) or _environ_key(name)
+            key = ENVIRON_KEYS.get(name) or environ_key(name)
             if not key:
                 continue  # X_Forwarded_For would pose as X-Forwarded-For: dropped, as gunicorn does
             text = value.decode("latin-1")
@@ -884,30 +868,6 @@ def _bad_header(headers: list[tuple[str, str]]) -> str:
         except UnicodeEncodeError:
             return f"response header {name!r} is not latin-1: encode it (RFC 9110 §5.5)"
     return "invalid response headers"
-
-
-def base_environ(sock: socket.socket, address: Any, url_scheme: str = "http") -> dict[str, Any]:
-    """The environ keys every request on one connection shares."""
-    try:
-        server_name, server_port = sock.getsockname()[:2]
-    except (OSError, ValueError):
-        server_name, server_port = "", 0
-    remote = address if isinstance(address, tuple) else ("", 0)
-    return {
-        "SCRIPT_NAME": "",
-        "SERVER_NAME": str(server_name),
-        "SERVER_PORT": str(server_port),
-        "REMOTE_ADDR": str(remote[0]),
-        "REMOTE_PORT": str(remote[1]) if len(remote) > 1 else "",
-        "wsgi.version": (1, 0),
-        "wsgi.url_scheme": url_scheme,
-        "wsgi.errors": sys.stderr,
-        "wsgi.multithread": True,
-        "wsgi.multiprocess": False,
-        "wsgi.run_once": False,
-        "wsgi.input_terminated": True,
-        "wsgi.file_wrapper": FileWrapper,
-    }
 
 
 class Server:
