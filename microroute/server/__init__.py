@@ -53,6 +53,15 @@ from .accesslog import log_line
 from .dates import http_date
 from .environ import ENVIRON_KEYS, environ_key
 from .environ import base_environ as base_environ
+from .limits import (
+    IO_TIMEOUT,
+    KEEPALIVE_TIMEOUT,
+    MAX_DRAIN,
+    MAX_HEADER_BYTES,
+    MAX_HEADERS,
+    MAX_REQUEST_LINE,
+    READ_SIZE,
+)
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import WSGIApplication
@@ -78,23 +87,6 @@ logger = logging.getLogger("microroute.server")
 BACKLOG = 2048
 #: Seconds that in-flight requests get to finish after SIGTERM or SIGINT.
 STOP_TIMEOUT = 5.0
-#: Bytes the request's header section may take, all lines together (431 past it).
-MAX_HEADER_BYTES = 64 * 1024
-#: Header lines a request may have (400 past it).
-MAX_HEADERS = 100
-#: Bytes the request target may take (414 past it).
-MAX_REQUEST_LINE = 8 * 1024
-#: Bytes asked of the socket at a time.
-READ_SIZE = 64 * 1024
-#: Unread request body a connection discards to stay open; past it, it closes.
-MAX_DRAIN = 1024 * 1024
-#: Seconds a keep-alive connection may wait for its next request: longer than
-#: the idle timeouts of nginx's upstream pools and cloud load balancers (60 s),
-#: so a proxy never sends a request on a connection we are closing.
-KEEPALIVE_TIMEOUT = 65.0
-#: Seconds a read or write may wait in the middle of a request or response.
-IO_TIMEOUT = 30.0
-
 
 _NO_BODY_STATUSES = frozenset({"204", "304"})
 _HEADERS_TOO_LARGE = "431 Request Header Fields Too Large"
