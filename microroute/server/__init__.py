@@ -62,6 +62,7 @@ from .limits import (
     MAX_REQUEST_LINE,
     READ_SIZE,
 )
+from .reaper import Connections
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import WSGIApplication
@@ -195,66 +196,6 @@ class _Input:
         return iter(self.readline, b"")
 
 
-class Connections:
-    """What a server knows of its connections: which wait, for how long, and whether it stops.
-
-    Shared by ``microroute run``'s :class:`Server` and the gunicorn worker. A
-    connection notes the :attr:`tick` at which it started waiting for the
-    client; :meth:`reap`, run once a second, ends those that waited too long —
-    :data:`KEEPALIVE_TIMEOUT` between requests, :data:`IO_TIMEOUT` within one.
-    (A socket timeout would do the same, at the price of a timer set and
-    cancelled around every read and write.)
-    """
-
-    def __init__(
-        self,
-        access_log: bool = False,
-        keepalive: float = KEEPALIVE_TIMEOUT,
-        io_timeout: float = IO_TIMEOUT,
-    ) -> None:
-        self.access_log = access_log
-        #: Seconds an idle keep-alive connection is kept.
-        self.keepalive = keepalive
-        #: Seconds a client may stall within a request (or a request's head may take).
-        self.io_timeout = io_timeout
-        #: Set by :meth:`stop`: connections end after their current request.
-        self.stopping = False
-        #: Every connection being served.
-        self.all: set[Connection] = set()
-        #: Seconds since start, advanced by :meth:`reap`.
-        self.tick = 1
-        #: Requests answered, for gunicorn's ``max_requests``.
-        self.served = 0
-
-    def stop(self) -> None:
-        """End the connections between requests at once; the others after their response."""
-        self.stopping = True
-        for connection in list(self.all):
-            if connection.idle:
-                connection.shutdown()
-
-    def reap(self) -> None:
-        """Advance the clock a second and end the connections that waited too long."""
-        self.tick += 1
-        tick = self.tick
-        for connection in list(self.all):
-            since = connection.waiting
-            if since and tick - since > (self.keepalive if connection.idle else self.io_timeout):
-                connection.shutdown()
-            elif connection._in_head and tick - connection.head_began > self.io_timeout:
-                # A head sent a byte at a time (slowloris) gets IO_TIMEOUT in all.
-                connection.shutdown()
-            beat = connection.beat
-            if beat is not None and tick - connection.last_write >= beat[0]:
-                connection.beat_now(tick)
-
-    def run_reaper(self) -> None:
-        """Reap once a second until stopped and every connection is gone (a greenlet)."""
-        while not (self.stopping and not self.all):
-            gevent.sleep(1.0)
-            self.reap()
-
-
 class Connection:
     """One client connection: llhttp's callbacks in, WSGI responses out, in order."""
 
@@ -303,7 +244,7 @@ class Connection:
         self._head_bytes = 0
         #: The bytes fed since the current message's head began (its request line in them).
         self._raw: bytes | bytearray = b""
-        self._in_head = False
+        self.in_head = False
         self._url = b""
         #: The method of the message being parsed, once its request target began.
         self._method = b""
@@ -314,7 +255,7 @@ class Connection:
 
     def on_message_begin(self) -> None:
         self._method = b""
-        self._in_head = True
+        self.in_head = True
         if self.server is not None:
             self.head_began = self.server.tick
         self._head_bytes = 0
@@ -338,7 +279,7 @@ class Connection:
             raise _Reject("400 Bad Request", f"More than {MAX_HEADERS} header fields")
 
     def on_headers_complete(self) -> None:
-        self._in_head = False
+        self.in_head = False
         parser = self.parser
         environ = self.base.copy()
         method = parser.get_method()
@@ -408,14 +349,14 @@ class Connection:
 
     def _feed(self, data: bytes) -> bool:
         """Parse *data*; False once the connection can parse no more."""
-        if self._in_head:  # a head arriving in pieces: keep them together, amortised
+        if self.in_head:  # a head arriving in pieces: keep them together, amortised
             raw = self._raw
             if type(raw) is bytes:
                 raw = self._raw = bytearray(raw)
             raw += data
         else:
             self._raw = data
-        if self._in_head or self.parsing is None:
+        if self.in_head or self.parsing is None:
             self._head_bytes += len(data)
             # llhttp holds a partial header line in memory: bound it before it grows.
             if self._head_bytes > MAX_HEADER_BYTES + MAX_REQUEST_LINE + READ_SIZE:
@@ -440,7 +381,7 @@ class Connection:
                 self._refuse(_Reject("400 Bad Request", f"Bad Request: {exc}"))
             return False
         finally:
-            if not self._in_head:
+            if not self.in_head:
                 self._raw = b""
         return True
 
@@ -450,7 +391,7 @@ class Connection:
         # Refused before its target, the method may be unknown (llhttp keeps the
         # last one it read): then no body and no length, which reads the same
         # either way on a connection that closes at once.
-        if self._in_head and self._method:
+        if self.in_head and self._method:
             reject.head = self._method == b"HEAD"
         elif self.parser.get_method() == b"HEAD":
             reject.unsized = True
@@ -558,7 +499,7 @@ class Connection:
                     if not self.open:
                         return
                     # Between requests, a stop ends the connection at once.
-                    self.idle = self.parsing is None and not self._in_head
+                    self.idle = self.parsing is None and not self.in_head
                     if self.idle and server is not None and server.stopping:
                         return
                     data = self._recv()
