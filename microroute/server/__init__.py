@@ -63,6 +63,8 @@ from .limits import (
     READ_SIZE,
 )
 from .reaper import Connections
+from .request import Input, ParsedRequest
+from .request import MalformedBody as MalformedBody
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import WSGIApplication
@@ -91,7 +93,6 @@ STOP_TIMEOUT = 5.0
 
 _NO_BODY_STATUSES = frozenset({"204", "304"})
 _HEADERS_TOO_LARGE = "431 Request Header Fields Too Large"
-_CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 _LAST_CHUNK = b"0\r\n\r\n"
 #: Header keys looked at before they go in the environ: framing, or no ``HTTP_`` prefix.
 _SPECIAL_KEYS = frozenset(
@@ -110,90 +111,6 @@ class _Reject(Exception):
         self.head = False
         #: It may have been: no body, and no Content-Length to promise one.
         self.unsized = False
-
-
-class _Request:
-    """One parsed request: its environ, body as it arrives, and how it framed itself."""
-
-    __slots__ = (
-        "body", "broken", "complete", "continue_", "environ", "head", "keep_alive", "version",
-    )  # fmt: skip
-
-    def __init__(self, environ: dict[str, Any], keep_alive: bool, version: str) -> None:
-        self.environ = environ
-        self.keep_alive = keep_alive
-        self.version = version
-        self.head = environ["REQUEST_METHOD"] == "HEAD"
-        self.body = bytearray()
-        self.complete = False
-        self.continue_ = False
-        #: Why the body could not be parsed (a bad chunk size...), once it could not.
-        self.broken: str | None = None
-
-
-class MalformedBody(OSError):
-    """The request body's framing is broken (a bad chunk size): the client's error.
-
-    Raised from ``wsgi.input`` reads; microroute's :class:`~microroute.Request`
-    answers it with a 400, and the connection is closed after the response.
-    """
-
-
-class _Input:
-    """``wsgi.input``: the body, pulled from the socket only as the app reads it."""
-
-    __slots__ = ("_connection", "_request")
-
-    def __init__(self, connection: Connection, request: _Request) -> None:
-        self._connection = connection
-        self._request = request
-
-    def _fill(self, size: int) -> None:
-        request = self._request
-        if request.continue_:
-            request.continue_ = False
-            self._connection.send(_CONTINUE)
-        while not request.complete and (size < 0 or len(request.body) < size):
-            if not self._connection.read_body():
-                break  # the client went away: a short read
-        if request.broken is not None:
-            raise MalformedBody(f"Malformed request body: {request.broken}")
-
-    def read(self, size: int | None = -1) -> bytes:
-        size = -1 if size is None else size
-        self._fill(size)
-        body = self._request.body
-        if size < 0 or size >= len(body):
-            data = bytes(body)
-            body.clear()
-            return data
-        data = bytes(body[:size])
-        del body[:size]
-        return data
-
-    def readline(self, size: int | None = -1) -> bytes:
-        size = -1 if size is None else size
-        body = self._request.body
-        while True:
-            end = body.find(b"\n")
-            if end >= 0 or self._request.complete or (0 <= size <= len(body)):
-                break
-            before = len(body)
-            self._fill(before + 1)
-            if len(body) == before:
-                break
-        cut = end + 1 if end >= 0 else len(body)
-        if size >= 0:
-            cut = min(cut, size)
-        data = bytes(body[:cut])
-        del body[:cut]
-        return data
-
-    def readlines(self, hint: int = -1) -> list[bytes]:
-        return list(iter(self.readline, b""))
-
-    def __iter__(self) -> Any:
-        return iter(self.readline, b"")
 
 
 class Connection:
@@ -230,9 +147,9 @@ class Connection:
         if plain and server is not None:  # the reaper writes heartbeats with that send
             base[HEARTBEAT] = self.heartbeat
         #: Requests parsed through their headers, waiting to be served, in order.
-        self.ready: deque[_Request | _Reject] = deque()
+        self.ready: deque[ParsedRequest | _Reject] = deque()
         #: The request llhttp is in the middle of (its body may still arrive).
-        self.parsing: _Request | None = None
+        self.parsing: ParsedRequest | None = None
         self.open = True
         #: Between requests: a stop ends the connection at once.
         self.idle = False
@@ -309,7 +226,7 @@ class Connection:
             raise _Reject("400 Bad Request", "Malformed request line")
         environ["SERVER_PROTOCOL"] = "HTTP/" + version
         chunked = False
-        request = _Request(environ, parser.should_keep_alive(), version)
+        request = ParsedRequest(environ, parser.should_keep_alive(), version)
         for name, value in self._headers:
             key = ENVIRON_KEYS.get(name) or environ_key(name)
             if not key:
@@ -331,7 +248,7 @@ class Connection:
                 environ[key] += ("; " if key == "HTTP_COOKIE" else ",") + text
             else:
                 environ[key] = text
-        environ["wsgi.input"] = _Input(self, request)
+        environ["wsgi.input"] = Input(self, request)
         self.parsing = request
         self.ready.append(request)
 
@@ -530,7 +447,7 @@ class Connection:
         with contextlib.suppress(OSError):
             self.sock.close()
 
-    def _drain(self, request: _Request) -> bool:
+    def _drain(self, request: ParsedRequest) -> bool:
         """Discard the body the app did not read, to reach the next request; or give up."""
         if request.continue_:
             # The client waits for "100 Continue" before it sends the body, and
@@ -559,7 +476,7 @@ class Connection:
         if self.server is not None and self.server.access_log:
             log_line(self.base.get("REMOTE_ADDR") or "-", "-", reject.status[:3], len(body), 0.0)
 
-    def _respond(self, request: _Request) -> bool:
+    def _respond(self, request: ParsedRequest) -> bool:
         """Run the app for *request* and send its response; True to keep the connection."""
         logging_on = self.server is not None and self.server.access_log
         started = time.perf_counter() if logging_on else 0.0
@@ -606,7 +523,7 @@ class Connection:
         self._access(request, response, started)
         return keep and request.keep_alive
 
-    def _access(self, request: _Request, response: _Response, started: float) -> None:
+    def _access(self, request: ParsedRequest, response: _Response, started: float) -> None:
         if self.server is not None and self.server.access_log:
             environ = request.environ
             line = f"{environ['REQUEST_METHOD']} {environ['RAW_URI']} {environ['SERVER_PROTOCOL']}"
@@ -630,7 +547,7 @@ class _Response:
         "status",
     )  # fmt: skip
 
-    def __init__(self, connection: Connection, request: _Request) -> None:
+    def __init__(self, connection: Connection, request: ParsedRequest) -> None:
         self.connection = connection
         self.request = request
         self.status = ""
