@@ -26,7 +26,16 @@ import gevent
 
 from .limits import IO_TIMEOUT, KEEPALIVE_TIMEOUT
 
-__all__ = ["Connections", "Watched"]
+__all__ = ["Connections", "Parsing", "Watched"]
+
+
+class Parsing(Protocol):
+    """What the reaper reads of a connection's parser (:class:`.parser.RequestParser`)."""
+
+    #: A request's head has begun and is not complete yet.
+    in_head: bool
+    #: The tick at which that head began.
+    head_began: int
 
 
 class Watched(Protocol):
@@ -36,14 +45,13 @@ class Watched(Protocol):
     idle: bool
     #: The tick at which it began waiting for the client; 0 while it is not waiting.
     waiting: int
-    #: A request's head has begun and is not complete yet.
-    in_head: bool
-    #: The tick at which that head began.
-    head_began: int
     #: (seconds, framed payload) while a response that asked for heartbeats streams.
     beat: tuple[float, bytes] | None
     #: The tick of its last write.
     last_write: int
+
+    @property
+    def parser(self) -> Parsing: ...
 
     def beat_now(self, tick: int) -> None: ...
 
@@ -93,9 +101,10 @@ class Connections:
         tick = self.tick
         for connection in list(self.all):
             since = connection.waiting
+            head = connection.parser
             if since and tick - since > (self.keepalive if connection.idle else self.io_timeout):
                 connection.shutdown()
-            elif connection.in_head and tick - connection.head_began > self.io_timeout:
+            elif head.in_head and tick - head.head_began > self.io_timeout:
                 # A head sent a byte at a time (slowloris) gets IO_TIMEOUT in all.
                 connection.shutdown()
             beat = connection.beat
