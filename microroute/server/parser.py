@@ -28,7 +28,6 @@ from urllib.parse import unquote_to_bytes
 
 import httptools
 
-from .environ import ENVIRON_KEYS, environ_key
 from .limits import MAX_HEADER_BYTES, MAX_HEADERS, MAX_REQUEST_LINE, READ_SIZE
 from .reaper import Connections
 from .request import ParsedRequest
@@ -40,6 +39,24 @@ _HEADERS_TOO_LARGE = "431 Request Header Fields Too Large"
 _SPECIAL_KEYS = frozenset(
     {"CONTENT_TYPE", "CONTENT_LENGTH", "HTTP_TRANSFER_ENCODING", "HTTP_EXPECT"}
 )
+
+
+#: Header name -> environ key (``b"X-Id"`` -> ``"HTTP_X_ID"``), learnt as names come.
+_ENVIRON_KEYS: dict[bytes, str] = {}
+#: Names learnt at most: a client inventing names cannot grow the table without bound.
+_ENVIRON_KEYS_MAX = 1024
+
+
+def _environ_key(name: bytes) -> str:
+    """The environ key of header *name*; ``""`` for a name with ``_`` (dropped)."""
+    if b"_" in name:
+        return ""
+    key = name.decode("latin-1").upper().replace("-", "_")
+    if key not in ("CONTENT_TYPE", "CONTENT_LENGTH"):
+        key = "HTTP_" + key
+    if len(_ENVIRON_KEYS) < _ENVIRON_KEYS_MAX:
+        _ENVIRON_KEYS[name] = key
+    return key
 
 
 class Reject(Exception):
@@ -142,7 +159,7 @@ class RequestParser:
         chunked = False
         request = ParsedRequest(environ, parser.should_keep_alive(), version)
         for name, value in self._headers:
-            key = ENVIRON_KEYS.get(name) or environ_key(name)
+            key = _ENVIRON_KEYS.get(name) or _environ_key(name)
             if not key:
                 continue  # X_Forwarded_For would pose as X-Forwarded-For: dropped, as gunicorn does
             text = value.decode("latin-1")
