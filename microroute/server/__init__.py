@@ -36,7 +36,7 @@ One idea a module, each importing only those below it:
 ``reaper``          :class:`Connections`: timeouts, heartbeats, the stop's first step
 ``accesslog``       the access-log line
 ``dates``           the ``Date`` header's text, made once a second
-``environ``         :func:`base_environ`; header names to environ keys
+``environ``         :func:`base_environ`: what every request on a connection shares
 ``limits``          every size limit and timeout
 ==================  ==================================================================
 

@@ -152,9 +152,9 @@ class Connection:
     def heartbeat(self, seconds: float, payload: bytes) -> None:
         """For the app: write *payload* into this response whenever it is *seconds* idle.
 
-        The reaper does it (:meth:`.reaper.Connections.reap`), so an idle stream costs
-        no greenlet and no timer of its own. The payload must be harmless in
-        the body at any point between chunks (SSE's comment line is).
+        The reaper does it (:meth:`.reaper.Connections.reap`), so an idle stream
+        costs no greenlet and no timer of its own. The payload must be harmless
+        in the body at any point between chunks (SSE's comment line is).
         """
         self.beat_wanted = (seconds, payload)
 

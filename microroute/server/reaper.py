@@ -51,11 +51,14 @@ class Watched(Protocol):
     last_write: int
 
     @property
-    def parser(self) -> Parsing: ...
+    def parser(self) -> Parsing:
+        """Its request parser: whether a head is arriving, and since when."""
 
-    def beat_now(self, tick: int) -> None: ...
+    def beat_now(self, tick: int) -> None:
+        """Write the heartbeat now, if the socket takes it without waiting."""
 
-    def shutdown(self) -> None: ...
+    def shutdown(self) -> None:
+        """End the connection: its blocked read or write fails."""
 
 
 class Connections:
