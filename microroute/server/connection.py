@@ -1,0 +1,309 @@
+"""One HTTP/1.1 connection: requests read in order, the app run for each, responses written.
+
+A greenlet per connection, so plain synchronous handlers get concurrency once
+the process is monkey-patched::
+
+    recv -> RequestParser.feed (llhttp's callbacks) -> ready requests, in order
+    -> app(environ, start_response) -> ResponseWriter (framing) -> sendall
+
+**Keep-alive and pipelining** live in :meth:`Connection.serve`: the requests
+a client sent ahead wait in the parser's queue and are answered in order;
+after each response the body the app left unread is discarded (up to
+:data:`~.limits.MAX_DRAIN`) to reach the next request, or the connection
+ends. It ends too when the request or the response asks for it, when the
+parser refused a request (after answering it), and between requests once the
+server stops.
+
+**Reads and writes** go straight to a plain TCP socket's own ``recv`` and
+``send`` (gevent's are Python loops around them), waiting on gevent's read
+event or falling back to ``sendall`` only when the socket would block; the
+:class:`~.reaper.Connections` clock is noted while waiting, so the reaper can
+end a client that stalls.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import socket
+import time
+from typing import TYPE_CHECKING, Any
+
+import gevent
+
+from ..disconnect import DISCONNECT, ClientGone, Disconnect
+from ..responses import StreamAborted
+from ..sse import HEARTBEAT_KEY as HEARTBEAT
+from .accesslog import log_line
+from .dates import http_date
+from .limits import MAX_DRAIN, READ_SIZE
+from .parser import Reject, RequestParser
+from .reaper import Connections
+from .request import Input, ParsedRequest
+from .response import ResponseWriter
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import WSGIApplication
+
+__all__ = ["Connection"]
+
+logger = logging.getLogger("microroute.server")
+
+
+class Connection:
+    """One client connection: bytes through its parser, WSGI responses out, in order."""
+
+    def __init__(
+        self,
+        app: WSGIApplication,
+        sock: socket.socket,
+        base: dict[str, Any],
+        server: Connections | None = None,
+    ) -> None:
+        self.app = app
+        self.sock = sock
+        self.base = base
+        self.server = server
+        #: What the app asked: write *payload* whenever the response is this many seconds idle.
+        self.beat_wanted: tuple[float, bytes] | None = None
+        #: (seconds, framed payload) while a response that asked for heartbeats streams.
+        self.beat: tuple[float, bytes] | None = None
+        #: The :attr:`Connections.tick` of the last write.
+        self.last_write = 0
+        #: Blocked in a write: nothing else may write now.
+        self.writing = False
+        #: Bytes of a heartbeat the socket could not take at once, sent before anything else.
+        self._pending_out = b""
+        #: The requests read from this connection: bytes in, parsed requests out.
+        self.parser = RequestParser(base, server)
+        # Bound once, as the socket's calls below are: a body read costs no extra lookup.
+        self._feed = self.parser.feed
+        # gevent's recv() and sendall() are Python loops around the real socket's
+        # calls; a plain TCP socket (never TLS, whose bytes must be encrypted) is
+        # driven directly, waiting on gevent's own read event as recv() does.
+        plain = type(sock) is gevent.socket.socket and hasattr(sock, "_read_event")
+        self._raw_recv = sock._sock.recv if plain else None  # type: ignore[attr-defined]
+        self._raw_send = sock._sock.send if plain else None  # type: ignore[attr-defined]
+        if plain and server is not None:  # the reaper writes heartbeats with that send
+            base[HEARTBEAT] = self.heartbeat
+        self.open = True
+        #: Between requests: a stop ends the connection at once.
+        self.idle = False
+        #: The :attr:`Connections.tick` at which it began waiting for the client (0: not).
+        self.waiting = 0
+
+    # -- reading -------------------------------------------------------------------------
+
+    def _recv(self) -> bytes:
+        server = self.server
+        if server is not None:
+            self.waiting = server.tick
+        try:
+            raw_recv = self._raw_recv
+            if raw_recv is None:
+                return self.sock.recv(READ_SIZE)
+            while True:
+                try:
+                    return raw_recv(READ_SIZE)  # type: ignore[no-any-return]
+                except BlockingIOError:
+                    self.sock._wait(self.sock._read_event)  # type: ignore[attr-defined]
+        except OSError:  # reset, or shut down by the reaper: either way the client is gone
+            return b""
+        finally:
+            self.waiting = 0
+
+    def read_body(self) -> bool:
+        """More of the body being read by the app; False if none will come."""
+        if not self.open:
+            return False
+        data = self._recv()
+        if not data or not self._feed(data):
+            self.open = False
+            return False
+        return True
+
+    # -- writing -------------------------------------------------------------------------
+
+    def send(self, data: bytes) -> None:
+        server = self.server
+        if server is not None:
+            self.last_write = server.tick
+        if self._pending_out:
+            data, self._pending_out = self._pending_out + data, b""
+        raw_send = self._raw_send
+        if raw_send is not None:  # most responses fit the socket buffer: one call
+            try:
+                sent: int = raw_send(data)
+            except BlockingIOError:
+                sent = 0
+            if sent == len(data):
+                return
+            data = memoryview(data)[sent:]  # type: ignore[assignment]
+        if server is not None:
+            self.waiting = server.tick  # a client that stops reading is reaped too
+        self.writing = True
+        try:
+            self.sock.sendall(data)
+        finally:
+            self.writing = False
+            self.waiting = 0
+
+    def heartbeat(self, seconds: float, payload: bytes) -> None:
+        """For the app: write *payload* into this response whenever it is *seconds* idle.
+
+        The reaper does it (:meth:`.reaper.Connections.reap`), so an idle stream
+        costs no greenlet and no timer of its own. The payload must be harmless
+        in the body at any point between chunks (SSE's comment line is).
+        """
+        self.beat_wanted = (seconds, payload)
+
+    def beat_now(self, tick: int) -> None:
+        """Write the heartbeat, if the socket takes it without waiting (from the reaper)."""
+        beat, raw_send = self.beat, self._raw_send
+        if beat is None or raw_send is None or self.writing or self._pending_out:
+            return
+        try:
+            sent: int = raw_send(beat[1])
+        except OSError:  # full (the client is not reading) or gone: no heartbeat due
+            return
+        self.last_write = tick
+        if sent < len(beat[1]):
+            self._pending_out = beat[1][sent:]  # the connection sends it before its next bytes
+
+    def shutdown(self) -> None:
+        """End the connection from another greenlet: its blocked read or write fails."""
+        with contextlib.suppress(OSError):
+            self.sock.shutdown(socket.SHUT_RDWR)
+
+    # -- the loop ------------------------------------------------------------------------
+
+    def serve(self) -> None:
+        """Serve requests until the client closes, an error, or a stop."""
+        server = self.server
+        parser = self.parser
+        ready = parser.ready
+        if server is not None:
+            server.all.add(self)
+        try:
+            while True:
+                if not ready:
+                    if not self.open:
+                        return
+                    # Between requests, a stop ends the connection at once.
+                    self.idle = parser.parsing is None and not parser.in_head
+                    if self.idle and server is not None and server.stopping:
+                        return
+                    data = self._recv()
+                    self.idle = False
+                    if not data:
+                        return
+                    if not parser.feed(data):
+                        self.open = False  # refused or upgraded: nothing more to parse
+                    continue
+                item = ready.popleft()
+                if isinstance(item, Reject):
+                    self._answer_error(item)
+                    return
+                if server is not None:
+                    server.served += 1
+                if not self._respond(item):
+                    return
+                if not item.complete and not self._drain(item):
+                    return
+                if server is not None and server.stopping:
+                    return
+        finally:
+            if server is not None:
+                server.all.discard(self)
+            self.close()
+
+    def close(self) -> None:
+        self.open = False
+        with contextlib.suppress(OSError):
+            self.sock.close()
+
+    def _drain(self, request: ParsedRequest) -> bool:
+        """Discard the body the app did not read, to reach the next request; or give up."""
+        if request.continue_:
+            # The client waits for "100 Continue" before it sends the body, and
+            # got a final answer instead (a 413, say): it may never send it, so
+            # waiting to discard it would hold the connection for nothing.
+            return False
+        left = MAX_DRAIN
+        while not request.complete:
+            left -= len(request.body)
+            request.body.clear()
+            if left < 0 or not self.read_body():
+                return False
+        request.body.clear()
+        return True
+
+    def _answer_error(self, reject: Reject) -> None:
+        body = json.dumps({"error": reject.message}, separators=(",", ":")).encode()
+        head = (
+            f"HTTP/1.1 {reject.status}\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\nConnection: close\r\nDate: {http_date()}\r\n\r\n"
+        )
+        if reject.unsized:
+            head = head.replace(f"Content-Length: {len(body)}\r\n", "")
+        with contextlib.suppress(OSError):
+            self.send(head.encode() if reject.head or reject.unsized else head.encode() + body)
+        if self.server is not None and self.server.access_log:
+            log_line(self.base.get("REMOTE_ADDR") or "-", "-", reject.status[:3], len(body), 0.0)
+
+    def _respond(self, request: ParsedRequest) -> bool:
+        """Run the app for *request* and send its response; True to keep the connection."""
+        logging_on = self.server is not None and self.server.access_log
+        started = time.perf_counter() if logging_on else 0.0
+        environ = request.environ
+        environ["wsgi.input"] = Input(self, request)
+        response = ResponseWriter(self, request)
+        watch = environ[DISCONNECT] = Disconnect(self.sock)
+        try:
+            result = self.app(environ, response.start_response)
+        except ClientGone:  # interrupted while priming a stream: nobody to answer
+            watch.stop()
+            return False
+        except Exception:
+            watch.stop()
+            logger.exception("The application failed before it started a response")
+            response.fail()
+            self._access(request, response, started)
+            return False
+        try:
+            if type(result) is not list:  # a stream: the client's leaving interrupts it
+                watch.watch(interrupt=True)
+            keep = response.send_all(result)
+        except (OSError, ClientGone):  # the client went away
+            keep = False
+        except StreamAborted:  # logged by the app with its route: the body is cut, as it must be
+            keep = False
+        except Exception:
+            logger.exception(
+                "Error while sending the response to %s %s",
+                environ["REQUEST_METHOD"],
+                environ["PATH_INFO"],
+            )
+            if not response.headers_sent:
+                response.fail()
+            keep = False
+        finally:
+            watch.stop()
+            self.beat = self.beat_wanted = None
+            close = getattr(result, "close", None)
+            if close is not None:
+                try:
+                    close()
+                except Exception:
+                    logger.exception("The response's close() failed")
+        self._access(request, response, started)
+        return keep and request.keep_alive
+
+    def _access(self, request: ParsedRequest, response: ResponseWriter, started: float) -> None:
+        if self.server is not None and self.server.access_log:
+            environ = request.environ
+            line = f"{environ['REQUEST_METHOD']} {environ['RAW_URI']} {environ['SERVER_PROTOCOL']}"
+            took = (time.perf_counter() - started) * 1000
+            remote = self.base.get("REMOTE_ADDR") or "-"
+            log_line(remote, line, response.status[:3] or "000", response.sent, took)

@@ -1,0 +1,185 @@
+"""The listener: a listening socket, a greenlet per connection, and a graceful stop on a signal.
+
+:func:`serve` is ``microroute run``'s server: it binds with
+:func:`make_listener` (a deep backlog, ``SO_REUSEADDR``), prints
+``microroute serving on`` :func:`listening_url`, and runs a :class:`Server`
+until SIGTERM or SIGINT. The stop is graceful: no new connections, idle
+keep-alive connections closed at once, in-flight requests (streams included)
+given :data:`STOP_TIMEOUT` seconds, then ``after()`` work what is left of it.
+
+The gunicorn worker (``microroute.gunicorn``) uses none of this: gunicorn
+listens, forks and handles signals, and the worker runs a
+:class:`~.connection.Connection` per socket with its own
+:class:`~.reaper.Connections`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import signal
+import socket
+import time
+from typing import TYPE_CHECKING, Any
+
+import gevent
+from gevent.pool import Pool
+from gevent.server import StreamServer
+
+from .connection import Connection
+from .environ import base_environ
+from .limits import IO_TIMEOUT, KEEPALIVE_TIMEOUT
+from .reaper import Connections
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import WSGIApplication
+
+__all__ = ["BACKLOG", "STOP_TIMEOUT", "Server", "listening_url", "make_listener", "serve"]
+
+#: Connections the kernel may queue before we accept them. The kernel caps it
+#: at ``net.core.somaxconn`` (4096 on current Linux), so asking for more is harmless.
+BACKLOG = 2048
+#: Seconds that in-flight requests get to finish after SIGTERM or SIGINT.
+STOP_TIMEOUT = 5.0
+
+
+class Server:
+    """Accepts connections and runs a :class:`Connection` for each, in its own greenlet.
+
+    **Stopping.** :meth:`close` stops accepting and ends the connections that
+    wait for their next request at once (as Go's ``Server.Shutdown`` does); a
+    connection finishing a request during the stop is closed instead of waiting
+    for another. In-flight requests, streams included, get the grace period.
+    """
+
+    def __init__(
+        self,
+        listener: socket.socket,
+        app: WSGIApplication,
+        access_log: bool = False,
+        keepalive: float = KEEPALIVE_TIMEOUT,
+        io_timeout: float = IO_TIMEOUT,
+    ) -> None:
+        self.app = app
+        self.connections = Connections(access_log, keepalive, io_timeout)
+        # A pool, even unbounded, lets stop() wait for in-flight requests.
+        self._server = StreamServer(listener, self.handle, spawn=Pool())
+
+    def handle(self, sock: socket.socket, address: Any) -> None:
+        # OSError: not TCP (a UNIX socket), or already reset: nothing to tune.
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        Connection(self.app, sock, base_environ(sock, address), self.connections).serve()
+
+    def start(self) -> None:
+        self._server.start()
+        gevent.spawn(self.connections.run_reaper)
+
+    def close(self) -> None:
+        """Stop accepting, and end the connections that are between requests."""
+        self._server.close()
+        self.connections.stop()
+
+    def serve_forever(self, stop_timeout: float = STOP_TIMEOUT) -> None:
+        self._server.serve_forever(stop_timeout=stop_timeout)
+
+
+def make_listener(host: str, port: int, backlog: int = BACKLOG) -> socket.socket:
+    """Bind and listen on *host*:*port* with ``SO_REUSEADDR`` and a deep backlog.
+
+    gevent's own listener is capped at a backlog of 128; a burst beyond it
+    overflows the kernel's accept queue and the client's SYN is retried after a
+    full second. ``SO_REUSEADDR`` lets a restarted server (``--reload``, a
+    deploy) bind again while old connections sit in ``TIME_WAIT``.
+
+    Raises :class:`~microroute.errors.StartupError` when the address is busy
+    or cannot be bound, with one line saying which address and why.
+    """
+    from microroute.errors import StartupError
+
+    try:
+        infos = socket.getaddrinfo(host, port, socket.AF_UNSPEC, socket.SOCK_STREAM)
+    except socket.gaierror as exc:
+        raise StartupError(f"cannot listen on {host}:{port}: unknown host ({exc})") from None
+    family, _, _, _, sockaddr = infos[0]
+    sock = gevent.socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(sockaddr)
+        sock.listen(backlog)
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            reason = "the port is already in use (is another server running? try --port)"
+        else:
+            reason = exc.strerror or str(exc)
+        raise StartupError(f"cannot listen on {host}:{port}: {reason}") from None
+    sock.setblocking(False)
+    return sock
+
+
+def listening_url(sock: socket.socket) -> str:
+    """``http://HOST:PORT`` of a listening socket (IPv6 hosts in brackets)."""
+    host, port = sock.getsockname()[:2]
+    if ":" in host:
+        host = f"[{host}]"
+    return f"http://{host}:{port}"
+
+
+def serve(
+    app: WSGIApplication,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    *,
+    access_log: bool = False,
+    banner: str = "",
+    keepalive: float = KEEPALIVE_TIMEOUT,
+    io_timeout: float = IO_TIMEOUT,
+) -> None:
+    """Serve *app* on *host*:*port* until SIGTERM or SIGINT, then return.
+
+    Prints ``microroute serving on http://HOST:PORT`` once the socket listens
+    (``port=0`` prints the port the kernel chose), so scripts and tests can wait
+    for that line, then *banner* (``microroute run`` passes the route table).
+    On SIGTERM or SIGINT the server stops accepting, gives in-flight requests
+    and then their ``after()`` work :data:`STOP_TIMEOUT` seconds in all, and
+    returns; the caller then exits 0.
+
+    An idle keep-alive connection is closed after *keepalive* seconds; a
+    client that stalls within a request for *io_timeout* seconds (or takes
+    that long to send a request's head) is disconnected.
+    With *access_log*, one line per request goes to stderr:
+    ``2024-05-01 12:00:00 127.0.0.1 "GET /x HTTP/1.1" 200 27 0.4ms``.
+
+    Call it from a monkey-patched process (``microroute run`` does) so that
+    blocking calls in handlers yield to other requests.
+    """
+    listener = make_listener(host, port)
+    server = Server(
+        listener, app, access_log=access_log, keepalive=keepalive, io_timeout=io_timeout
+    )
+
+    stopped: list[float] = []  # when the stop began: the grace period runs from then
+
+    def shutdown() -> None:
+        # Runs in the hub, which must not block: close() only stops
+        # accepting and wakes serve_forever(), whose exit drains the pool.
+        stopped.append(time.monotonic())
+        server.close()
+
+    watchers = [gevent.signal_handler(sig, shutdown) for sig in (signal.SIGTERM, signal.SIGINT)]
+    try:
+        server.start()
+        print(f"microroute serving on {listening_url(listener)}", flush=True)
+        if banner:
+            print(banner, flush=True)
+        print("Press Ctrl-C to stop.", flush=True)
+        server.serve_forever(stop_timeout=STOP_TIMEOUT)
+    finally:
+        for watcher in watchers:
+            watcher.cancel()
+    # The responses are out (or STOP_TIMEOUT ran out): after() work gets what is left.
+    from ..after_response import drain
+
+    began = stopped[0] if stopped else time.monotonic()
+    drain(max(0.0, STOP_TIMEOUT - (time.monotonic() - began)))

@@ -1,0 +1,121 @@
+"""The reaper: one greenlet a server that ends connections waiting too long and beats streams.
+
+A connection notes the :attr:`Connections.tick` at which it began waiting for
+its client (a read, or a write the socket would not take at once); once a
+second, :meth:`Connections.reap` advances the clock and ends the connections
+that waited too long — :data:`~.limits.KEEPALIVE_TIMEOUT` between requests,
+:data:`~.limits.IO_TIMEOUT` within one, and ``IO_TIMEOUT`` in all for a
+request's head, however slowly it trickles in. A socket timeout would do the
+same at the price of a timer set and cancelled around every read and write;
+noting a tick costs one attribute store.
+
+The same pass writes heartbeats: a streamed response that asked for one
+(:meth:`.connection.Connection.heartbeat`) gets its payload whenever it has
+been idle that long, so an idle stream costs no greenlet and no timer.
+
+:class:`Connections` is shared by ``microroute run``'s
+:class:`~.listener.Server` and the gunicorn worker; it is also where a stop
+begins (:meth:`Connections.stop`).
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+import gevent
+
+from .limits import IO_TIMEOUT, KEEPALIVE_TIMEOUT
+
+__all__ = ["Connections", "Parsing", "Watched"]
+
+
+class Parsing(Protocol):
+    """What the reaper reads of a connection's parser (:class:`.parser.RequestParser`)."""
+
+    #: A request's head has begun and is not complete yet.
+    in_head: bool
+    #: The tick at which that head began.
+    head_began: int
+
+
+class Watched(Protocol):
+    """What the reaper reads of a connection (:class:`.connection.Connection`)."""
+
+    #: Between requests: a stop ends it at once, and :data:`KEEPALIVE_TIMEOUT` applies.
+    idle: bool
+    #: The tick at which it began waiting for the client; 0 while it is not waiting.
+    waiting: int
+    #: (seconds, framed payload) while a response that asked for heartbeats streams.
+    beat: tuple[float, bytes] | None
+    #: The tick of its last write.
+    last_write: int
+
+    @property
+    def parser(self) -> Parsing:
+        """Its request parser: whether a head is arriving, and since when."""
+
+    def beat_now(self, tick: int) -> None:
+        """Write the heartbeat now, if the socket takes it without waiting."""
+
+    def shutdown(self) -> None:
+        """End the connection: its blocked read or write fails."""
+
+
+class Connections:
+    """What a server knows of its connections: which wait, for how long, and whether it stops.
+
+    Shared by ``microroute run``'s :class:`~.listener.Server` and the gunicorn
+    worker. A connection notes the :attr:`tick` at which it started waiting
+    for the client; :meth:`reap`, run once a second, ends those that waited
+    too long — :data:`KEEPALIVE_TIMEOUT` between requests, :data:`IO_TIMEOUT`
+    within one.
+    """
+
+    def __init__(
+        self,
+        access_log: bool = False,
+        keepalive: float = KEEPALIVE_TIMEOUT,
+        io_timeout: float = IO_TIMEOUT,
+    ) -> None:
+        self.access_log = access_log
+        #: Seconds an idle keep-alive connection is kept.
+        self.keepalive = keepalive
+        #: Seconds a client may stall within a request (or a request's head may take).
+        self.io_timeout = io_timeout
+        #: Set by :meth:`stop`: connections end after their current request.
+        self.stopping = False
+        #: Every connection being served.
+        self.all: set[Watched] = set()
+        #: Seconds since start, advanced by :meth:`reap`.
+        self.tick = 1
+        #: Requests answered, for gunicorn's ``max_requests``.
+        self.served = 0
+
+    def stop(self) -> None:
+        """End the connections between requests at once; the others after their response."""
+        self.stopping = True
+        for connection in list(self.all):
+            if connection.idle:
+                connection.shutdown()
+
+    def reap(self) -> None:
+        """Advance the clock a second and end the connections that waited too long."""
+        self.tick += 1
+        tick = self.tick
+        for connection in list(self.all):
+            since = connection.waiting
+            head = connection.parser
+            if since and tick - since > (self.keepalive if connection.idle else self.io_timeout):
+                connection.shutdown()
+            elif head.in_head and tick - head.head_began > self.io_timeout:
+                # A head sent a byte at a time (slowloris) gets IO_TIMEOUT in all.
+                connection.shutdown()
+            beat = connection.beat
+            if beat is not None and tick - connection.last_write >= beat[0]:
+                connection.beat_now(tick)
+
+    def run_reaper(self) -> None:
+        """Reap once a second until stopped and every connection is gone (a greenlet)."""
+        while not (self.stopping and not self.all):
+            gevent.sleep(1.0)
+            self.reap()
