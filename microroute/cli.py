@@ -132,8 +132,7 @@ def _parser() -> argparse.ArgumentParser:
         "--log-level",
         choices=("critical", "error", "warning", "info", "debug"),
         default=None,
-        help="the level of the root, microroute and microroute.access loggers"
-        " (default: info)",
+        help="the level of the root, microroute and microroute.access loggers (default: info)",
     )
     run.add_argument(
         "--log-config",

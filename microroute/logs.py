@@ -30,9 +30,12 @@ from typing import Any
 from .lifecycle import Exchange, Observer
 from .requestids import install_record_factory
 
-__all__ = ["DEFAULT_CONFIG", "AccessLog", "configure", "configured"]
+__all__ = ["DEFAULT_CONFIG", "LOGGED", "AccessLog", "access_logger", "configure", "configured"]
 
 access_logger = logging.getLogger("microroute.access")
+#: The environ key that says the app writes this request's access record, so
+#: the server (``microroute run``'s) writes none of its own.
+LOGGED = "microroute.access_logged"
 
 #: What ``microroute run`` configures when nothing else has: a timestamp, the
 #: level, the logger name and the request's id on errors and the app's own
@@ -82,6 +85,7 @@ class AccessLog(Observer):
     def request_started(self, exchange: Exchange) -> None:
         if access_logger.isEnabledFor(logging.INFO):
             exchange.watch_end = True
+            exchange.environ[LOGGED] = True
 
     def response_ended(self, exchange: Exchange) -> None:
         if not access_logger.isEnabledFor(logging.INFO):

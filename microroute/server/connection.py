@@ -35,7 +35,7 @@ import gevent
 from ..disconnect import DISCONNECT, ClientGone, Disconnect
 from ..responses import StreamAborted
 from ..sse import HEARTBEAT_KEY as HEARTBEAT
-from .accesslog import log_line
+from .accesslog import LOGGED, log_line
 from .dates import http_date
 from .limits import MAX_DRAIN, READ_SIZE
 from .parser import Reject, RequestParser
@@ -303,6 +303,8 @@ class Connection:
     def _access(self, request: ParsedRequest, response: ResponseWriter, started: float) -> None:
         if self.server is not None and self.server.access_log:
             environ = request.environ
+            if LOGGED in environ:  # a microroute App wrote the record, with its route and id
+                return
             line = f"{environ['REQUEST_METHOD']} {environ['RAW_URI']} {environ['SERVER_PROTOCOL']}"
             took = (time.perf_counter() - started) * 1000
             remote = self.base.get("REMOTE_ADDR") or "-"

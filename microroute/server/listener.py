@@ -148,8 +148,10 @@ def serve(
     An idle keep-alive connection is closed after *keepalive* seconds; a
     client that stalls within a request for *io_timeout* seconds (or takes
     that long to send a request's head) is disconnected.
-    With *access_log*, one line per request goes to stderr:
-    ``2024-05-01 12:00:00 127.0.0.1 "GET /x HTTP/1.1" 200 27 0.4ms``.
+    With *access_log*, each request the app does not log itself (another WSGI
+    app's, one refused while parsing) gets a ``microroute.access`` record:
+    ``127.0.0.1 "GET /x HTTP/1.1" 200 27 0.4ms`` (a microroute ``App`` writes
+    its own, with the route and request id).
 
     Call it from a monkey-patched process (``microroute run`` does) so that
     blocking calls in handlers yield to other requests.
