@@ -15,9 +15,10 @@ to build its app and gets a ``TestClient`` for it::
     def test_list(client):
         assert client.get("/api/users").json() == []
 
-The client is closed after each test, so a streamed response the test left
-open still has its generator closed (and its ``finally:`` run) before the
-next test starts.
+It needs the ``testing`` extra (``pip install "microroute[testing]"``); without
+``requests`` the fixture fails with a line saying so. The client is closed after
+each test, so a streamed response the test left open still has its generator
+closed (and its ``finally:`` run) before the next test starts.
 """
 
 from __future__ import annotations
@@ -53,8 +54,15 @@ def client(request: pytest.FixtureRequest) -> Iterator[TestClient]:
         # Outside the except block, so the report shows only this message.
         pytest.fail(_MISSING_APP, pytrace=False)
     # Imported here: the plugin loads in every pytest run where microroute is
-    # installed, and must not fail where `requests` (the test extra) is not.
-    from microroute.testing import TestClient
+    # installed, and must not fail where `requests` (the testing extra) is not.
+    try:
+        from microroute.testing import TestClient
+    except ImportError as exc:
+        missing = str(exc)
+    else:
+        missing = None
+    if missing is not None:
+        pytest.fail(f"the `client` fixture: {missing}", pytrace=False)
 
     with TestClient(app) as test_client:
         yield test_client

@@ -25,6 +25,9 @@ hop-by-hop header, ``start_response`` called twice, a body on a HEAD, 1xx, 204
 or 304 response, a body that disagrees with its ``Content-Length``). So a test
 passes only where production would serve the response.
 
+It needs the ``testing`` extra (``pip install "microroute[testing]"``: requests
+and pytest); without it, importing this module says so.
+
 It works for any WSGI app, not just microroute's: beside ``requests`` and the
 standard library it only hands the app a :class:`~microroute.disconnect.Disconnect`
 (``environ["microroute.disconnect"]``) that fires when a test closes a streamed
@@ -44,7 +47,13 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import unquote_to_bytes, urljoin, urlsplit
 
-import requests
+try:
+    import requests
+except ImportError as exc:  # the extra is not installed: say which one
+    raise ImportError(
+        'microroute.testing needs requests: pip install "microroute[testing]"',
+        name=exc.name,
+    ) from None
 from requests.adapters import BaseAdapter
 from requests.cookies import extract_cookies_to_jar
 from requests.structures import CaseInsensitiveDict
