@@ -96,11 +96,13 @@ class ValidationError(HTTPError):
 
 
 class RequestValidationError(HTTPError):
-    """Typed input that failed validation: a 422 listing each problem.
+    """Typed input that failed validation: a 422 listing every problem.
 
-    Renders as ``{"error": "Invalid request", "detail": [{"loc": [...], "msg": ...}]}``,
-    where ``loc`` starts with ``"body"``, ``"query"`` or ``"path"`` and goes on with
-    the field names and list indexes that lead to the bad value.
+    Renders as ``{"error": "Invalid request", "detail": [{"loc": [...], "msg": ...,
+    "type": ...}]}`` (pydantic's and FastAPI's shape), where ``loc`` starts with
+    ``"body"``, ``"query"`` or ``"path"`` and goes on with the field names and list
+    indexes that lead to the bad value, and ``type`` is pydantic's name for the
+    problem (``missing``, ``int_parsing``...).
     """
 
     def __init__(self, detail: list[dict[str, Any]], headers: HeaderItems | None = None):

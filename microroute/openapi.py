@@ -26,16 +26,13 @@ import sys
 from collections.abc import Callable, Iterable
 from typing import Any
 
+import msgspec
+
 from .errors import StartupError
 from .responses import JSON_TYPE, Response
 from .routing import Router
 from .table import Route
 from .typed import Binder, read_annotations, resolve_annotations, response_type
-
-try:
-    import msgspec
-except ImportError:  # pragma: no cover - the extra is installed in the test venv
-    msgspec = None  # type: ignore[assignment]
 
 __all__ = ["DOCS_MARK", "docs_router", "document", "render_page"]
 
@@ -45,7 +42,7 @@ DOCS_MARK = "__microroute_docs__"
 _REF = "#/components/schemas/{name}"
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _INVALID = {
-    "description": "Invalid request: each problem with its location",
+    "description": "Invalid request: every problem, with its location and kind",
     "content": {
         JSON_TYPE: {
             "schema": {
@@ -57,13 +54,14 @@ _INVALID = {
                         "type": "array",
                         "items": {
                             "type": "object",
-                            "required": ["loc", "msg"],
+                            "required": ["loc", "msg", "type"],
                             "properties": {
                                 "loc": {
                                     "type": "array",
                                     "items": {"type": ["string", "integer"]},
                                 },
                                 "msg": {"type": "string"},
+                                "type": {"type": "string"},
                             },
                         },
                     },
@@ -134,8 +132,6 @@ class _Schemas:
         pydantic = sys.modules.get("pydantic")
         if pydantic is not None and isinstance(tp, type) and issubclass(tp, pydantic.BaseModel):
             return True
-        if msgspec is None:
-            return False
         try:
             msgspec.json.schema(tp)
         except TypeError:
@@ -211,6 +207,8 @@ def _operation(
             }
         if binder.query or binder.body_name is not None:
             responses["422"] = _INVALID
+        if binder.body_name is not None:
+            responses["415"] = {"description": "The body is not JSON", **_ERROR}
         if binder.path:
             responses["404"] = {"description": "No such resource", **_ERROR}
     if parameters:

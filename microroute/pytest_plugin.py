@@ -55,12 +55,11 @@ def client(request: pytest.FixtureRequest) -> Iterator[TestClient]:
         pytest.fail(_MISSING_APP, pytrace=False)
     # Imported here: the plugin loads in every pytest run where microroute is
     # installed, and must not fail where `requests` (the testing extra) is not.
+    missing: str | None = None
     try:
         from microroute.testing import TestClient
     except ImportError as exc:
         missing = str(exc)
-    else:
-        missing = None
     if missing is not None:
         pytest.fail(f"the `client` fixture: {missing}", pytrace=False)
 

@@ -32,6 +32,13 @@ __all__ = ["Request"]
 
 _UNSET: Any = object()
 
+#: What reads a body of each non-JSON type, for the 400 of a ``request.json`` that fails.
+_READERS = {
+    "application/x-www-form-urlencoded": "request.form",
+    "multipart/form-data": "request.form and request.files",
+    "text/plain": "request.text",
+}
+
 
 def _wsgi_text(value: str) -> str:
     """A WSGI string (bytes as latin-1) as the UTF-8 text it spells."""
@@ -231,11 +238,32 @@ class Request(_WerkzeugRequest):
         """The body parsed as JSON, whatever the Content-Type (like ``await request.json()``).
 
         An empty or malformed body raises :class:`~microroute.HTTPError` 400
-        ``{"error": "Invalid JSON body: ..."}``. The result is cached.
+        ``{"error": "Invalid JSON body: ..."}``; when the request said another
+        Content-Type (a form: ``curl -d``), the message says so and names what
+        reads that type (``request.form``). The result is cached.
         """
         if self._json_value is _UNSET:
-            self._json_value = parse_json(self.whole_body(), self.max_json_depth)
+            try:
+                self._json_value = parse_json(self.whole_body(), self.max_json_depth)
+            except HTTPError as exc:
+                hint = self._not_json_hint()
+                if hint is None:
+                    raise
+                raise HTTPError(exc.status, f"{exc.message}. {hint}", exc.headers) from None
         return self._json_value
+
+    def _not_json_hint(self) -> str | None:
+        """What to say when a body that failed to parse as JSON never claimed to be JSON."""
+        if not self.environ.get("CONTENT_TYPE") or self.is_json:
+            return None
+        mimetype = self.mimetype
+        reader = _READERS.get(mimetype, "request.get_data()")
+        if mimetype == "application/x-www-form-urlencoded":
+            mimetype += " (what curl -d sends)"
+        return (
+            f"The body was sent as {mimetype}, not JSON: read it with {reader}, or send"
+            " Content-Type: application/json (curl --json)"
+        )
 
     def whole_body(self) -> bytes:
         """The body as bytes, read once: ``get_data()``, without stream objects when sized.

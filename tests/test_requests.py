@@ -227,3 +227,34 @@ def test_bad_content_length_is_400(limited, length):
     assert resp.headers["Content-Type"] == "application/json"
     assert "Content-Length" in resp.json()["error"]
     assert calls == []
+
+
+@pytest.mark.parametrize(
+    ("content_type", "reader"),
+    [
+        ("application/x-www-form-urlencoded", "request.form"),
+        ("multipart/form-data; boundary=x", "request.form and request.files"),
+        ("text/plain", "request.text"),
+        ("application/octet-stream", "request.get_data()"),
+    ],
+)
+def test_bad_json_of_another_type_says_what_was_sent_and_what_reads_it(
+    echo_json, content_type, reader
+):
+    """README: "`request.json` on a body that says another Content-Type and does not parse
+    says so, and names what reads that type (`request.form` for a form)"."""
+    resp = echo_json.post("/echo", data=b"name=Ada&age=36", headers={"Content-Type": content_type})
+    assert resp.status_code == 400
+    message = resp.json()["error"]
+    assert message.startswith("Invalid JSON body: Expecting value: line 1 column 1 (char 0). ")
+    mimetype = content_type.split(";")[0]
+    assert f"The body was sent as {mimetype}" in message
+    assert f"not JSON: read it with {reader}, or send Content-Type: application/json" in message
+    if mimetype == "application/x-www-form-urlencoded":
+        assert "(what curl -d sends)" in message
+
+
+def test_bad_json_with_no_or_a_json_type_has_no_hint(echo_json):
+    for headers in ({}, {"Content-Type": "application/json"}):
+        message = echo_json.post("/echo", data=b"{nope", headers=headers).json()["error"]
+        assert "sent as" not in message

@@ -11,9 +11,6 @@ import dataclasses
 import datetime
 import enum
 import json
-import subprocess
-import sys
-import textwrap
 import uuid
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypedDict
@@ -79,8 +76,9 @@ def invalid(response: Any) -> list[dict[str, Any]]:
     assert data["error"] == "Invalid request"
     assert set(data) == {"error", "detail"}
     for problem in data["detail"]:
-        assert set(problem) == {"loc", "msg"}
+        assert set(problem) == {"loc", "msg", "type"}
         assert isinstance(problem["msg"], str) and problem["msg"]
+        assert isinstance(problem["type"], str) and problem["type"]
     detail: list[dict[str, Any]] = data["detail"]
     return detail
 
@@ -176,10 +174,12 @@ def test_a_required_query_param_missing_or_wrong_is_a_422_naming_it() -> None:
         return {"page": page, "size": size}
 
     client = client_for(("GET", "/q", handler))
-    assert invalid(client.get("/q")) == [{"loc": ["query", "page"], "msg": "Field required"}]
+    assert invalid(client.get("/q")) == [
+        {"loc": ["query", "page"], "msg": "Field required", "type": "missing"}
+    ]
     assert invalid(client.get("/q?page=x&size=99")) == [
-        {"loc": ["query", "page"], "msg": "Expected int, got str"},
-        {"loc": ["query", "size"], "msg": "Expected int <= 50"},
+        {"loc": ["query", "page"], "msg": "Expected int, got str", "type": "int_parsing"},
+        {"loc": ["query", "size"], "msg": "Expected int <= 50", "type": "less_than_equal"},
     ]
     assert client.get("/q?page=2").json() == {"page": 2, "size": 10}
 
@@ -190,7 +190,7 @@ def test_a_list_query_item_that_fails_is_located_by_index() -> None:
 
     client = client_for(("GET", "/q", handler))
     assert invalid(client.get("/q?ids=1&ids=x")) == [
-        {"loc": ["query", "ids", 1], "msg": "Expected int, got str"}
+        {"loc": ["query", "ids", 1], "msg": "Expected int, got str", "type": "int_parsing"}
     ]
 
 
@@ -217,13 +217,13 @@ def test_a_struct_body_is_decoded_and_validated() -> None:
     assert response.status_code == 201
     assert response.json() == {"name": "Ada", "age": 36, "tags": []}
     assert invalid(client.post("/users", json={"name": "Ada", "age": "old"})) == [
-        {"loc": ["body", "age"], "msg": "Expected int, got str"}
+        {"loc": ["body", "age"], "msg": "Expected int, got str", "type": "int_parsing"}
     ]
     assert invalid(client.post("/users", json={"name": "Ada"})) == [
-        {"loc": ["body", "age"], "msg": "Field required"}
+        {"loc": ["body", "age"], "msg": "Field required", "type": "missing"}
     ]
     assert invalid(client.post("/users", json={"name": "A", "age": 1, "tags": ["x", 2]})) == [
-        {"loc": ["body", "tags", 1], "msg": "Expected str, got int"}
+        {"loc": ["body", "tags", 1], "msg": "Expected str, got int", "type": "string_type"}
     ]
 
 
@@ -234,9 +234,12 @@ def test_malformed_empty_and_wrongly_shaped_bodies_are_422s() -> None:
     client = client_for(("POST", "/users", create))
     (problem,) = invalid(client.post("/users", data=b"{nope"))
     assert problem["loc"] == ["body"] and problem["msg"].startswith("Invalid JSON")
-    assert invalid(client.post("/users")) == [{"loc": ["body"], "msg": "Field required"}]
+    assert problem["type"] == "json_invalid"
+    assert invalid(client.post("/users")) == [
+        {"loc": ["body"], "msg": "Field required", "type": "missing"}
+    ]
     assert invalid(client.post("/users", json=[1])) == [
-        {"loc": ["body"], "msg": "Expected object, got array"}
+        {"loc": ["body"], "msg": "Expected object, got array", "type": "model_type"}
     ]
 
 
@@ -251,21 +254,7 @@ def test_dataclass_and_typeddict_bodies_by_annotation_not_name() -> None:
     assert client.post("/pet", json={"name": "Rex"}).json() == {"name": "Rex", "legs": 4}
     assert client.post("/point", json={"x": 1, "y": 2}).json() == {"sum": 3}
     assert invalid(client.post("/point", json={"x": 1})) == [
-        {"loc": ["body", "y"], "msg": "Field required"}
-    ]
-
-
-def test_a_form_body_fills_a_flat_type() -> None:
-    def create(body: User) -> dict[str, Any]:
-        return {"name": body.name, "age": body.age}
-
-    client = client_for(("POST", "/users", create))
-    assert client.post("/users", data={"name": "Ada", "age": "36"}).json() == {
-        "name": "Ada",
-        "age": 36,
-    }
-    assert invalid(client.post("/users", data={"name": "Ada", "age": "x"})) == [
-        {"loc": ["body", "age"], "msg": "Expected int, got str"}
+        {"loc": ["body", "y"], "msg": "Field required", "type": "missing"}
     ]
 
 
@@ -284,8 +273,8 @@ def test_query_and_body_problems_are_listed_together() -> None:
 
     client = client_for(("POST", "/users", create))
     assert invalid(client.post("/users?dry_run=maybe", json={"name": "a"})) == [
-        {"loc": ["query", "dry_run"], "msg": "Expected bool, got str"},
-        {"loc": ["body", "age"], "msg": "Field required"},
+        {"loc": ["query", "dry_run"], "msg": "Expected bool, got str", "type": "bool_parsing"},
+        {"loc": ["body", "age"], "msg": "Field required", "type": "missing"},
     ]
 
 
@@ -307,16 +296,6 @@ def test_a_pydantic_body_gives_the_same_422_shape() -> None:
     assert [p["loc"] for p in detail] == [["body", "name"], ["body", "address", "city"]]
     (problem,) = invalid(client.post("/people", data=b"{nope"))
     assert problem["loc"] == ["body"]
-
-
-def test_a_pydantic_form_body_and_an_unannotated_return() -> None:
-    def create(body: PUser) -> Any:
-        return body, 201
-
-    client = client_for(("POST", "/u", create))
-    response = client.post("/u", data={"name": "Ada", "age": "36"})
-    assert response.status_code == 201
-    assert response.json() == {"name": "Ada", "age": 36}
 
 
 # -- return values ------------------------------------------------------------------------
@@ -407,48 +386,6 @@ def test_bad_annotations_are_start_up_errors_naming_the_function(
     assert "h()" in str(raised.value) or "h" in str(raised.value).split(":")[0]
 
 
-def test_without_msgspec_a_typed_parameter_names_the_extra(tmp_path: Path) -> None:
-    """README: "A structured or converted annotation without the extra stops start-up with
-    an error naming the function and `pip install "microroute[typed]"`"."""
-    script = tmp_path / "no_msgspec.py"
-    script.write_text(
-        textwrap.dedent(
-            """
-            import sys
-            sys.modules["msgspec"] = None  # import msgspec -> ImportError
-            import dataclasses
-            from microroute import App, Router, StartupError
-
-            @dataclasses.dataclass
-            class Item:
-                name: str
-
-            r = Router()
-            @r.post("/items")
-            def create(item: Item):
-                return {}
-            p = Router()
-            @p.get("/items/[n]")
-            def item_by_number(n: int):
-                return {}
-            for router in (r, p):
-                try:
-                    App(router)
-                except StartupError as exc:
-                    print(exc)
-            """
-        )
-    )
-    out = subprocess.run(
-        [sys.executable, str(script)], capture_output=True, text=True, timeout=60, check=True
-    ).stdout
-    first, second = out.strip().splitlines()
-    assert "create" in first and "parameter 'item'" in first
-    assert "item_by_number" in second and "parameter 'n'" in second
-    for line in (first, second):
-        assert 'pip install "microroute[typed]"' in line
-
-
 def test_the_readme_example_runs_as_written() -> None:
     """The README's "Typed handlers" example, verbatim."""
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
@@ -463,7 +400,7 @@ def test_the_readme_example_runs_as_written() -> None:
     created = client.post("/books", json={"title": "Dune", "year": 1965})
     assert (created.status_code, created.json()["tags"]) == (201, [])
     assert invalid(client.post("/books", json={"title": "Dune", "year": "soon"})) == [
-        {"loc": ["body", "year"], "msg": "Expected int, got str"}
+        {"loc": ["body", "year"], "msg": "Expected int, got str", "type": "int_parsing"}
     ]
     assert "/docs" not in client.get("/openapi.json").json()["paths"]
     assert client.get("/docs").status_code == 200

@@ -31,6 +31,13 @@ class Reading(msgspec.Struct):
     raw: Annotated[float, msgspec.Meta(extra={"allow_inf_nan": True})] = 0.0
 
 
+class FlatReading(msgspec.Struct):
+    """Flat: a multipart form may fill it."""
+
+    sensor: str
+    value: float
+
+
 class Series(msgspec.Struct):
     """Recursive: a bad number deep inside is found and located."""
 
@@ -70,6 +77,10 @@ def make_client() -> TestClient:
     def reading(body: Reading) -> dict[str, Any]:
         return {"value": body.value, "price": str(body.price), "raw": repr(body.raw)}
 
+    @router.post("/flat-readings")
+    def flat_reading(body: FlatReading) -> dict[str, Any]:
+        return {"value": body.value}
+
     @router.post("/series")
     def series(body: Series) -> dict[str, Any]:
         return {"value": body.value}
@@ -96,7 +107,8 @@ def refused(response: Any) -> tuple[list[Any], str]:
     body = response.json()
     assert body["error"] == "Invalid request"
     [problem] = body["detail"]
-    assert sorted(problem) == ["loc", "msg"]
+    assert sorted(problem) == ["loc", "msg", "type"]
+    assert problem["type"] == "finite_number"  # pydantic's name for it
     return problem["loc"], problem["msg"]
 
 
@@ -188,8 +200,9 @@ def test_a_json_number_too_large_for_a_decimal_range_is_refused(client: TestClie
     assert refused(response) == (["body", "value"], OUT_OF_RANGE)  # msgspec's own words
 
 
-def test_a_form_body_is_finite(client: TestClient) -> None:
-    response = client.post("/readings", data={"sensor": "a", "value": "nan"})
+@pytest.mark.parametrize("path", ["/flat-readings", "/p-readings"])
+def test_a_form_body_is_finite(client: TestClient, path: str) -> None:
+    response = client.post(path, files={"sensor": (None, "a"), "value": (None, "nan")})
     assert refused(response) == (["body", "value"], NOT_FINITE)
 
 
