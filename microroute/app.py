@@ -35,12 +35,12 @@ from .builds import Builder
 from .cache import DEFAULT_MAX_BYTES, CacheStore, MemoryStore, RouteCache, static_reason
 from .discovery import discover, discover_middleware
 from .dispatch import Dispatcher
+from .docs import DocsUI, docs_router
 from .errorpages import ErrorHandler, ErrorPages
 from .errors import StartupError
 from .lifecycle import Observer, Observers
 from .logs import AccessLog
 from .middleware import Middleware, chain, check_middleware
-from .openapi import docs_router
 from .openapi import document as openapi_document
 from .pipeline import Pipeline
 from .requestids import RequestIds, install_record_factory
@@ -117,8 +117,15 @@ class App(Pipeline):
     :param request_id_header: the header that carries each request's id, in and
         out (``X-Request-ID``); ``None`` turns request ids off. See
         :mod:`microroute.requestids`.
-    :param docs: a path (``"/docs"``) to serve an HTML page listing every
-        operation, with the OpenAPI document at ``/openapi.json`` (``None``: neither).
+    :param docs: a path (``"/docs"``) to serve the API's documentation page at,
+        with the OpenAPI document at ``/openapi.json`` (``None``: neither).
+    :param docs_ui: the page at *docs*: ``"swagger"`` (Swagger UI, with
+        try-it-out, served from the app itself; needs ``pip install
+        "microroute[docs]"``) or ``"plain"`` (a page without script that loads
+        nothing). See :mod:`microroute.docs`.
+    :param title: the API's name, in the OpenAPI document and on the docs page.
+    :param version: the API's version (not microroute's), in the document.
+    :param description: a paragraph about the API, in the document and on the page.
     """
 
     def __init__(
@@ -141,6 +148,10 @@ class App(Pipeline):
         max_form_memory_size: int = 500_000,
         handler_timeout: float | None = None,
         docs: str | None = None,
+        docs_ui: DocsUI = "swagger",
+        title: str = "microroute app",
+        version: str = "0.1.0",
+        description: str | None = None,
         request_id_header: str | None = "X-Request-ID",
     ) -> None:
         for router in routers:
@@ -167,6 +178,7 @@ class App(Pipeline):
         self._build_id = build_id or os.environ.get("MICROROUTE_BUILD_ID") or None
         self._middleware: list[Middleware] = []
         self._observers: list[Observer] = []
+        self._info = {"title": title, "version": version, "description": description}
 
         specs: list[RouteSpec] = []
         found_middleware: Middleware | None = None
@@ -189,7 +201,7 @@ class App(Pipeline):
             except ValueError as exc:
                 raise StartupError(str(exc)) from None
         if docs is not None:
-            specs.extend(docs_router(self.openapi, docs).specs())
+            specs.extend(docs_router(self.openapi, docs, ui=docs_ui).specs())
         self._table = RouteTable(build_routes(specs))
 
         # The stages, innermost first; each gets the settings, none the app.
@@ -324,12 +336,19 @@ class App(Pipeline):
             )
         return rows
 
-    def openapi(self, *, title: str = "microroute app", version: str = "0.1.0") -> dict[str, Any]:
+    def openapi(self, *, title: str | None = None, version: str | None = None) -> dict[str, Any]:
         """The OpenAPI 3.1 document of every route (typed parameters, bodies, responses).
 
-        ``App(docs="/docs")`` serves it at ``/openapi.json``, with a page at ``/docs``.
+        Its ``info`` is ``App(title=..., version=..., description=...)``; *title*
+        and *version* override them for this call. ``App(docs="/docs")`` serves it
+        at ``/openapi.json``, with a page at ``/docs``.
         """
-        return openapi_document(self.routes, title=title, version=version)
+        return openapi_document(
+            self.routes,
+            title=title if title is not None else self._info["title"] or "microroute app",
+            version=version if version is not None else self._info["version"] or "0.1.0",
+            description=self._info["description"],
+        )
 
     def has_handler(self, path: str, method: str) -> bool:
         """Whether *path* matches a route that exports *method* itself."""

@@ -1,4 +1,4 @@
-"""OpenAPI 3.1: the route table described as a document, and a page to read it.
+"""OpenAPI 3.1: the route table described as a document.
 
 :func:`document` walks the app's routes once per call: each path (Next.js
 segments written ``{id}``), each method with a handler, its docstring as the
@@ -6,21 +6,19 @@ summary, its typed parameters (:mod:`microroute.typed`) as path and query
 parameters, its body as the request body and its return annotation as the
 response. The JSON Schemas come from the validating engine itself
 (``msgspec.json.schema_components``, pydantic's ``model_json_schema``), so the
-document says exactly what the validation accepts.
+document says exactly what the validation accepts: a parameter's type, its
+default and its limits are in its schema.
 
-:func:`docs_router` serves ``/openapi.json`` and an HTML page listing every
-operation. The page is written here, server-side, and loads nothing: no CDN,
-no script, so it works offline and under a strict Content-Security-Policy.
-
-A handler whose return annotation is ``tuple[Model, Literal[201]]`` is
-documented with that status.
+Operations are tagged by their path's first segment (past ``api`` and a
+version such as ``v1``), so docs pages group them. A handler whose return
+annotation is ``tuple[Model, Literal[201]]`` is documented with that status.
+The pages that show the document are :mod:`microroute.docs`.
 """
 
 from __future__ import annotations
 
-import html
+import contextlib
 import inspect
-import json
 import re
 import sys
 from collections.abc import Callable, Iterable
@@ -29,17 +27,18 @@ from typing import Any
 import msgspec
 
 from .errors import StartupError
-from .responses import JSON_TYPE, Response
-from .routing import Router
+from .responses import JSON_TYPE
 from .table import Route
 from .typed import Binder, read_annotations, resolve_annotations, response_type
 
-__all__ = ["DOCS_MARK", "docs_router", "document", "render_page"]
+__all__ = ["DOCS_MARK", "document", "operation_tag"]
 
 #: Set on the docs' own handlers, which the document leaves out.
 DOCS_MARK = "__microroute_docs__"
 
 _REF = "#/components/schemas/{name}"
+#: Leading path segments that say nothing about what an operation is about.
+_PREFIX_SEGMENT = re.compile(r"api|v\d+(\.\d+)*")
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _INVALID = {
     "description": "Invalid request: every problem, with its location and kind",
@@ -155,8 +154,20 @@ class _Schemas:
         types = [tp for _, tp in self._refs]
         schemas, components = msgspec.json.schema_components(types, ref_template=_REF)
         for (holder, _), schema in zip(self._refs, schemas, strict=True):
-            holder.update(schema)
-        self.components.update(components)
+            holder.update(_typed_enum(schema))
+        self.components.update({name: _typed_enum(c) for name, c in components.items()})
+
+
+def _typed_enum(schema: dict[str, Any]) -> dict[str, Any]:
+    """An enum of strings (or of integers) says so: pages show its type, not "any"."""
+    values = schema.get("enum")
+    if "type" in schema or not isinstance(values, list) or not values:
+        return schema
+    if all(isinstance(v, str) for v in values):
+        return {**schema, "type": "string"}
+    if all(type(v) is int for v in values):
+        return {**schema, "type": "integer"}
+    return schema
 
 
 def _operation(
@@ -191,11 +202,14 @@ def _operation(
     responses: dict[str, Any] = {}
     if binder is not None:
         for q in binder.query:
+            schema = schemas.ref(q.annotation)
+            if not q.required:
+                _add_default(schema, q.default)
             item: dict[str, Any] = {
                 "name": q.name,
                 "in": "query",
                 "required": q.required,
-                "schema": schemas.ref(q.annotation),
+                "schema": schema,
             }
             if q.many:
                 item["style"], item["explode"] = "form", True
@@ -226,6 +240,14 @@ def _operation(
         }
     operation["responses"] = dict(sorted(responses.items()))
     return operation
+
+
+def _add_default(schema: dict[str, Any], default: Any) -> None:
+    """The parameter's Python default, in the schema, as JSON (pages show it)."""
+    if default is None:
+        return
+    with contextlib.suppress(TypeError):  # a default JSON cannot spell is left out
+        schema["default"] = msgspec.to_builtins(default)
 
 
 def _return_hint(handler: Callable[..., Any], source: str) -> Any:
@@ -271,8 +293,26 @@ def _unique_operation_ids(paths: dict[str, dict[str, Any]]) -> None:
         paths[path][method] = {"operationId": chosen, **paths[path][method]}
 
 
+def operation_tag(path: str) -> str:
+    """The tag that groups an operation: its path's first segment past ``api`` and a
+    version (``/api/v1/users/{id}`` -> ``users``); ``default`` for ``/``.
+
+    A parameter segment never names a group: ``/{lang}/posts`` -> ``posts``.
+    """
+    segments = [s for s in path.split("/") if s]
+    static = [s for s in segments if not s.startswith("{")]
+    for segment in static:
+        if not _PREFIX_SEGMENT.fullmatch(segment):
+            return segment
+    return static[-1] if static else "default"
+
+
 def document(
-    routes: Iterable[Route], *, title: str = "microroute app", version: str = "0.1.0"
+    routes: Iterable[Route],
+    *,
+    title: str = "microroute app",
+    version: str = "0.1.0",
+    description: str | None = None,
 ) -> dict[str, Any]:
     """The OpenAPI 3.1 document of *routes* (what ``app.openapi()`` returns)."""
     schemas = _Schemas()
@@ -284,7 +324,7 @@ def document(
                 continue
             operation = _operation(route, method, endpoint.handler, endpoint.source, schemas)
             for path in openapi_path(route):
-                item = dict(operation)
+                item = {"tags": [operation_tag(path)], **operation}
                 if path != openapi_path(route)[-1]:  # an optional catch-all, absent
                     item["parameters"] = [
                         p
@@ -296,80 +336,16 @@ def document(
                 paths.setdefault(path, {})[method.lower()] = item
     schemas.finish()
     _unique_operation_ids(paths)
+    info = {"title": title, "version": version}
+    if description:
+        info["description"] = description
+    tags = sorted({tag for item in paths.values() for op in item.values() for tag in op["tags"]})
     result: dict[str, Any] = {
         "openapi": "3.1.0",
-        "info": {"title": title, "version": version},
+        "info": info,
+        "tags": [{"name": tag} for tag in tags],
         "paths": dict(sorted(paths.items())),
     }
     if schemas.components:
         result["components"] = {"schemas": dict(sorted(schemas.components.items()))}
     return result
-
-
-def render_page(doc: dict[str, Any], spec_url: str) -> str:
-    """An HTML page listing every operation of *doc*; self-contained, no script."""
-    esc = html.escape
-    rows: list[str] = []
-    for path, item in doc.get("paths", {}).items():
-        for method, operation in item.items():
-            params = ", ".join(
-                f"{esc(p['name'])} ({esc(p['in'])}{', required' if p.get('required') else ''})"
-                for p in operation.get("parameters", [])
-            )
-            body = operation.get("requestBody", {}).get("content", {}).get(JSON_TYPE, {})
-            body_ref = body.get("schema", {}).get("$ref", "")
-            rows.append(
-                '<tr class="operation">'
-                f'<td class="method">{esc(method.upper())}</td>'
-                f'<td class="path"><code>{esc(path)}</code></td>'
-                f"<td>{esc(operation.get('summary', ''))}</td>"
-                f"<td>{params}</td>"
-                f"<td>{esc(body_ref.rsplit('/', 1)[-1])}</td>"
-                f"<td>{esc(', '.join(operation.get('responses', {})))}</td>"
-                "</tr>"
-            )
-    title = esc(doc.get("info", {}).get("title", "API"))
-    schema_json = esc(json.dumps(doc.get("components", {}), indent=2))
-    return (
-        "<!doctype html>\n"
-        '<html lang="en"><head><meta charset="utf-8">'
-        f"<title>{title}</title>"
-        "<style>body{font-family:system-ui,sans-serif;margin:2rem}"
-        "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:.3rem .6rem;"
-        "text-align:left;vertical-align:top}.method{font-weight:bold}</style>"
-        f"</head><body><h1>{title}</h1>"
-        f'<p>OpenAPI document: <a href="{esc(spec_url)}">{esc(spec_url)}</a></p>'
-        "<table><thead><tr><th>Method</th><th>Path</th><th>Summary</th><th>Parameters</th>"
-        "<th>Body</th><th>Responses</th></tr></thead><tbody>"
-        + "".join(rows)
-        + "</tbody></table><h2>Schemas</h2>"
-        f"<pre>{schema_json}</pre></body></html>\n"
-    )
-
-
-def docs_router(
-    make_document: Callable[[], dict[str, Any]], docs_path: str, spec_path: str = "/openapi.json"
-) -> Router:
-    """A router serving *spec_path* (the JSON document) and *docs_path* (the HTML page)."""
-    router = Router()
-
-    def openapi_json() -> Response:
-        """The OpenAPI document."""
-        data = json.dumps(make_document(), separators=(",", ":")).encode()
-        return Response(data, content_type=JSON_TYPE)
-
-    def docs_page() -> Response:
-        """The API documentation page."""
-        page = render_page(make_document(), spec_path)
-        response = Response(page, content_type="text/html; charset=utf-8")
-        # The page loads nothing: say so, and a stray injection could not either.
-        response.headers["Content-Security-Policy"] = (
-            "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'"
-        )
-        return response
-
-    for handler in (openapi_json, docs_page):
-        setattr(handler, DOCS_MARK, True)
-    router.add(spec_path, openapi_json, methods=["GET"])
-    router.add(docs_path, docs_page, methods=["GET"])
-    return router

@@ -453,9 +453,8 @@ def _json_response(data: bytes) -> Response:
 
 def encode_model(value: Any) -> bytes | None:
     """JSON for a returned msgspec.Struct, dataclass or pydantic model; None otherwise."""
-    if (
-        isinstance(value, msgspec.Struct)
-        or (dataclasses.is_dataclass(value) and not isinstance(value, type))
+    if isinstance(value, msgspec.Struct) or (
+        dataclasses.is_dataclass(value) and not isinstance(value, type)
     ):
         data: bytes = msgspec.json.encode(value)
         return data

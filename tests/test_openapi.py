@@ -7,10 +7,10 @@ change, regenerate it with
 
 from __future__ import annotations
 
+import datetime
 import json
-from html.parser import HTMLParser
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
 import pydantic
@@ -19,7 +19,7 @@ from openapi_spec_validator import validate
 
 from microroute import App, Router
 from microroute.cli import main
-from microroute.targets import load_app
+from microroute.openapi import operation_tag
 from microroute.testing import TestClient
 
 REPO = Path(__file__).resolve().parent.parent
@@ -95,7 +95,7 @@ def test_the_document_describes_paths_params_bodies_and_responses() -> None:
             "name": "currency",
             "in": "query",
             "required": False,
-            "schema": {"enum": ["EUR", "USD"]},
+            "schema": {"default": "EUR", "enum": ["EUR", "USD"], "type": "string"},
         },
     ]
     assert sorted(get["responses"]) == ["200", "404", "422"]
@@ -202,79 +202,72 @@ def test_discovered_route_files_are_documented(tmp_path: Path) -> None:
     assert client.get("/api/notes/three").status_code == 404
 
 
-class _Operations(HTMLParser):
-    """The (method, path) rows of the docs page, and any script or external load."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.cells: list[str] = []
-        self.loads: list[str] = []
-        self._cell: str | None = None
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag == "script" or any(name == "src" for name, _ in attrs):
-            self.loads.append(tag)
-        if tag == "link":
-            self.loads.append(tag)
-        if tag == "td":
-            self._cell = ""
-
-    def handle_data(self, data: str) -> None:
-        if self._cell is not None:
-            self._cell += data
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag == "td" and self._cell is not None:
-            self.cells.append(self._cell)
-            self._cell = None
-
-
-def docs_client() -> TestClient:
-    # The example's module is imported once per process by load_app.
-    app = load_app(str(EXAMPLE))
-    assert isinstance(app, App)
-    return TestClient(app)
-
-
-def test_docs_serves_the_document_and_a_page_listing_every_operation() -> None:
-    """README: "the page is written server-side and loads nothing (no script, no CDN), under
-    a `Content-Security-Policy` that forbids it"."""
-    client = docs_client()
-    spec = client.get("/openapi.json")
-    assert spec.status_code == 200
-    assert spec.headers["Content-Type"] == "application/json"
-    assert spec.json() == json.loads(GOLDEN.read_text())
-    page = client.get("/docs")
-    assert page.status_code == 200
-    assert page.headers["Content-Type"] == "text/html; charset=utf-8"
-    assert "default-src 'none'" in page.headers["Content-Security-Policy"]
-    parser = _Operations()
-    parser.feed(page.text)
-    assert parser.loads == []  # nothing fetched: no script, no stylesheet, no image
-    listed = set(zip(parser.cells[0::6], parser.cells[1::6], strict=True))
-    assert listed == {
-        ("GET", "/books"),
-        ("POST", "/books"),
-        ("GET", "/books/{book_id}"),
-        ("DELETE", "/books/{book_id}"),
-    }
-
-
-def test_the_docs_page_escapes_what_it_shows() -> None:
-    router = Router()
-
-    def evil() -> dict[str, Any]:
-        """<script>alert(1)</script>"""
-        return {}
-
-    router.add("/evil", evil, methods=["GET"])
-    page = TestClient(App(router, docs="/docs")).get("/docs").text
-    assert "<script>" not in page
-    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
-
-
-def test_the_docs_routes_are_not_in_the_document() -> None:
+def test_title_version_and_description_come_from_the_app() -> None:
+    """DESIGN: "`App(title=, version=, description=)`" give the document's `info`."""
     router = Router()
     router.add("/a", lambda: {}, methods=["GET"])
-    doc = TestClient(App(router, docs="/api-docs")).get("/openapi.json").json()
-    assert list(doc["paths"]) == ["/a"]
+    app = App(router, title="Shop", version="2.1.0", description="Buy <things>.")
+    assert app.openapi()["info"] == {
+        "title": "Shop",
+        "version": "2.1.0",
+        "description": "Buy <things>.",
+    }
+    assert app.openapi(title="Other", version="3")["info"]["title"] == "Other"
+    assert App(router).openapi()["info"] == {"title": "microroute app", "version": "0.1.0"}
+
+
+@pytest.mark.parametrize(
+    ("path", "tag"),
+    [
+        ("/books", "books"),
+        ("/books/{book_id}", "books"),
+        ("/api/users/{id}/posts", "users"),
+        ("/api/v1/users", "users"),
+        ("/v2.1/orders", "orders"),
+        ("/{lang}/posts", "posts"),
+        ("/api", "api"),
+        ("/", "default"),
+        ("/{slug}", "default"),
+    ],
+)
+def test_operations_are_tagged_by_their_first_path_segment(path: str, tag: str) -> None:
+    """README: operations are grouped "by their path's first segment (past `api` and a
+    version such as `v1`)"."""
+    assert operation_tag(path) == tag
+
+
+def test_the_document_lists_its_tags_and_each_operation_has_one() -> None:
+    router = Router()
+    for path in ("/api/users", "/api/users/[id]", "/api/posts", "/health"):
+        router.add(path, lambda: {}, methods=["GET"])
+    doc = App(router).openapi()
+    assert doc["tags"] == [{"name": "health"}, {"name": "posts"}, {"name": "users"}]
+    assert {path: item["get"]["tags"] for path, item in doc["paths"].items()} == {
+        "/api/posts": ["posts"],
+        "/api/users": ["users"],
+        "/api/users/{id}": ["users"],
+        "/health": ["health"],
+    }
+    validate(doc)
+
+
+def test_a_query_parameters_default_and_limits_are_in_its_schema() -> None:
+    """Docs pages show a parameter's type, default and limits: all from its schema."""
+    router = Router()
+
+    @router.get("/items")
+    def items(  # type: ignore[no-untyped-def]
+        limit: Annotated[int, msgspec.Meta(ge=1, le=100)] = 10,
+        sort: Literal["name", "price"] = "name",
+        tag: list[str] = [],  # noqa: B006
+        since: datetime.date | None = None,
+    ):
+        return []
+
+    doc = App(router).openapi()
+    schemas = {p["name"]: p["schema"] for p in doc["paths"]["/items"]["get"]["parameters"]}
+    assert schemas["limit"] == {"type": "integer", "minimum": 1, "maximum": 100, "default": 10}
+    assert schemas["sort"] == {"enum": ["name", "price"], "default": "name", "type": "string"}
+    assert schemas["tag"]["default"] == []
+    assert "default" not in schemas["since"]
+    validate(doc)
