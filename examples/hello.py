@@ -1,15 +1,16 @@
 """A whole JSON API in one file, with microroute's decorators.
 
-Run it with any of:
+Run it with any of (gunicorn comes with the gunicorn extra):
 
     microroute run examples/hello.py
     python -m microroute run examples/hello.py --port 8000
+    pip install "microroute[gunicorn]"
     cd examples && gunicorn -k gevent hello:app
 
-then:
+then, in another terminal:
 
-    curl localhost:8000/hello/Ada
-    curl -X POST localhost:8000/echo -d '{"ping": 1}'
+    curl localhost:8000/hello/Ada                       # {"message": "Hello, Ada!"}
+    curl --json '{"ping": 1}' localhost:8000/echo       # {"ping": 1}, a 201
     curl localhost:8000/count/5
 """
 

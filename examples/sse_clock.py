@@ -1,8 +1,9 @@
 """An SSE clock: one Server-Sent Event per second, resumable after a reconnect.
 
-Run it with either of:
+Run it with either of (gunicorn comes with the gunicorn extra):
 
     microroute run examples/sse_clock.py
+    pip install "microroute[gunicorn]"
     cd examples && gunicorn -k gevent sse_clock:app
 
 then open http://127.0.0.1:8000/ in a browser (an EventSource prints the

@@ -99,9 +99,9 @@ def items_router() -> Router:
 
 
 def test_the_docs_page_is_swagger_ui_with_no_inline_script() -> None:
-    """README: "`/docs` is Swagger UI, served by the app itself (its files come from the
-    `swagger-ui-py` package), under a strict `Content-Security-Policy`: no inline script,
-    nothing from another origin"."""
+    """README: 'Its start-up script is a file too (`/docs/init.js`): the page has no inline
+    script and runs under `Content-Security-Policy: default-src ... script-src ... connect-src'
+    -- each of them self."""
     client = example_client()
     page = client.get("/docs")
     assert page.status_code == 200
@@ -122,6 +122,7 @@ def test_the_docs_page_is_swagger_ui_with_no_inline_script() -> None:
 
 
 def test_swagger_uis_files_are_the_packages_served_same_origin() -> None:
+    """README: 'The app serves those files itself, below `/docs`'."""
     client = example_client()
     folder = swagger_ui_assets()
     for name, content_type in [
@@ -166,8 +167,8 @@ def test_a_docs_path_below_the_root_serves_its_files_below_it() -> None:
 def test_without_the_swagger_ui_package_start_up_names_the_extra(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """README: "Without the package, `App(docs=...)` stops start-up with an error naming
-    `pip install "microroute[docs]"` (or say `docs_ui="plain"`)"."""
+    """README: 'Without the package, `App(docs=...)` stops start-up with an error naming the
+    extra'."""
     find_spec = importlib.util.find_spec
 
     def without_swagger_ui(name: str, *args: Any) -> Any:
@@ -190,8 +191,8 @@ def test_an_unknown_docs_ui_is_a_start_up_error() -> None:
 
 
 def test_the_plain_page_loads_nothing_and_lists_every_operation() -> None:
-    """README: `docs_ui="plain"` is "a page written server-side that loads nothing (no
-    script, no stylesheet, no CDN)"."""
+    """README: 'serves instead the page without script: written server-side, it loads
+    nothing at all (no script, no stylesheet, no CDN)'."""
     router = Router()
     for path in ("/books", "/books/[book_id]"):
         router.add(path, lambda: {}, methods=["GET"])
@@ -207,8 +208,8 @@ def test_the_plain_page_loads_nothing_and_lists_every_operation() -> None:
 
 
 def test_the_plain_page_groups_by_tag_and_shows_types_defaults_and_limits() -> None:
-    """README: operations "grouped by their path's first segment", each parameter "with its
-    type, default and limits" -- on both pages."""
+    """README: 'lists every operation grouped by tag with the type, default and limits of
+    each parameter, and needs no extra'."""
     app = App(
         items_router(), docs="/docs", docs_ui="plain", title="Shop", description="Buy things."
     )

@@ -203,7 +203,8 @@ def test_discovered_route_files_are_documented(tmp_path: Path) -> None:
 
 
 def test_title_version_and_description_come_from_the_app() -> None:
-    """DESIGN: "`App(title=, version=, description=)`" give the document's `info`."""
+    """README: '`App(title=..., version=..., description=...)` fill the `info` of the
+    document'."""
     router = Router()
     router.add("/a", lambda: {}, methods=["GET"])
     app = App(router, title="Shop", version="2.1.0", description="Buy <things>.")
@@ -231,8 +232,8 @@ def test_title_version_and_description_come_from_the_app() -> None:
     ],
 )
 def test_operations_are_tagged_by_their_first_path_segment(path: str, tag: str) -> None:
-    """README: operations are grouped "by their path's first segment (past `api` and a
-    version such as `v1`)"."""
+    """README: 'is tagged by the first segment of its path (past `api` and a version such
+    as `v1`: `/api/v1/users/{id}` is in `users`)'."""
     assert operation_tag(path) == tag
 
 
@@ -252,7 +253,7 @@ def test_the_document_lists_its_tags_and_each_operation_has_one() -> None:
 
 
 def test_a_query_parameters_default_and_limits_are_in_its_schema() -> None:
-    """Docs pages show a parameter's type, default and limits: all from its schema."""
+    """README: 'parameters (the default and limits of a query parameter in its schema)'."""
     router = Router()
 
     @router.get("/items")

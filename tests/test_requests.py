@@ -241,8 +241,8 @@ def test_bad_content_length_is_400(limited, length):
 def test_bad_json_of_another_type_says_what_was_sent_and_what_reads_it(
     echo_json, content_type, reader
 ):
-    """README: "`request.json` on a body that says another Content-Type and does not parse
-    says so, and names what reads that type (`request.form` for a form)"."""
+    """README: 'when the request said another Content-Type, the message says so and names
+    what reads it: `request.form` for a form, which is what `curl -d` sends'."""
     resp = echo_json.post("/echo", data=b"name=Ada&age=36", headers={"Content-Type": content_type})
     assert resp.status_code == 400
     message = resp.json()["error"]

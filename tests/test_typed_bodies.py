@@ -8,6 +8,7 @@ that finds every problem.
 from __future__ import annotations
 
 import dataclasses
+import json
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypedDict
 
@@ -116,7 +117,9 @@ def invalid(response: Any) -> list[dict[str, Any]]:
 def test_a_json_body_sent_with_no_content_type_is_read_as_json(
     client: TestClient, path: str
 ) -> None:
-    """README: "A JSON body sent with no Content-Type is read as JSON"."""
+    """README: 'A typed body is JSON. Sent as `application/json` (or any
+    `application/*+json`), or with no Content-Type at all, it is decoded and validated
+    in one pass'. (DESIGN: "A JSON body sent with no Content-Type is read as JSON".)"""
     response = client.post(path, data=b'{"name": "Ada", "age": 36}')  # no Content-Type
     assert response.status_code in (200, 201), response.text
     assert response.json()["name"] == "Ada"
@@ -134,6 +137,7 @@ def test_a_json_body_sent_with_no_content_type_is_read_as_json(
 )
 @pytest.mark.parametrize("path", ["/users", "/p-users"])
 def test_json_in_any_spelling_is_json(client: TestClient, path: str, content_type: str) -> None:
+    """README: 'Sent as `application/json` (or any `application/*+json`)'."""
     response = client.post(
         path, data=b'{"name": "Ada", "age": 36}', headers={"Content-Type": content_type}
     )
@@ -144,9 +148,9 @@ def test_json_in_any_spelling_is_json(client: TestClient, path: str, content_typ
 def test_a_curl_d_form_to_a_json_body_is_a_415_saying_what_to_send(
     client: TestClient, path: str
 ) -> None:
-    """README: "sent as a form (`application/x-www-form-urlencoded`, what `curl -d` sends) or
-    as text, it is a 415 that names what was sent and what to send" -- not a 422 about
-    fields that are right there."""
+    """README: 'Sent as anything else it is a 415 that says what was sent and what to send.
+    `curl -d` sends `application/x-www-form-urlencoded`' -- not a 422 about fields that
+    are right there; and 'A URL-encoded form used to fill a flat body; it is now a 415'."""
     body = b'{"name": "Ada", "age": 36, "email": "a@b.c"}'
     response = client.post(
         path, data=body, headers={"Content-Type": "application/x-www-form-urlencoded"}
@@ -160,7 +164,8 @@ def test_a_curl_d_form_to_a_json_body_is_a_415_saying_what_to_send(
 
 
 def test_the_415_names_the_type_and_the_header_fits_the_method(client: TestClient) -> None:
-    """RFC 9110: a 415 may list what is accepted, in Accept-Post or Accept-Patch."""
+    """README: 'The 415 of a POST or PATCH lists what it accepts in `Accept-Post` /
+    `Accept-Patch`' (RFC 9110, 15.5.16)."""
     text = {"Content-Type": "text/plain; charset=utf-8"}
     response = client.patch("/users", data=b'{"name": "Ada", "age": 1}', headers=text)
     assert response.status_code == 415
@@ -173,8 +178,8 @@ def test_the_415_names_the_type_and_the_header_fits_the_method(client: TestClien
 
 
 def test_a_multipart_form_still_fills_a_flat_body(client: TestClient) -> None:
-    """README: "A `multipart/form-data` form (an HTML form's file upload encoding,
-    `curl -F`) still fills a body whose fields are all scalars or lists of scalars"."""
+    """README: 'A `multipart/form-data` form ... still fills a body whose fields are all
+    scalars or lists of scalars (a repeated field is a list)'."""
     form = {"name": (None, "Ada"), "age": (None, "36"), "tags": (None, "x")}
     response = client.post("/users", files=[*form.items(), ("tags", (None, "y"))])
     assert response.status_code == 200, response.text
@@ -187,7 +192,7 @@ def test_a_multipart_form_still_fills_a_flat_body(client: TestClient) -> None:
 
 
 def test_a_multipart_form_to_a_nested_body_is_a_415(client: TestClient) -> None:
-    """A form has no nesting: a body with a nested model reads JSON only."""
+    """README: 'a body with a nested model reads JSON only' (a form has no nesting)."""
     response = client.post("/people", files={"name": (None, "Ada")})
     assert response.status_code == 415
     message = response.json()["error"]
@@ -198,7 +203,8 @@ def test_a_multipart_form_to_a_nested_body_is_a_415(client: TestClient) -> None:
 
 @pytest.mark.parametrize("content_type", ["application/x-www-form-urlencoded", "text/plain"])
 def test_an_empty_body_of_another_type_is_no_body(client: TestClient, content_type: str) -> None:
-    """No body is no body, whatever the header says: "Field required", not a 415."""
+    """README: 'A request with no body at all is no body, whatever its Content-Type says: a
+    required body is a 422, an optional one `None`'."""
     response = client.post("/users", data=b"", headers={"Content-Type": content_type})
     assert invalid(response) == [{"loc": ["body"], "msg": "Field required", "type": "missing"}]
 
@@ -207,9 +213,9 @@ def test_an_empty_body_of_another_type_is_no_body(client: TestClient, content_ty
 
 
 def test_every_problem_of_a_body_is_listed_with_loc_msg_and_type(client: TestClient) -> None:
-    """README: "Bad input is a 422 listing every problem, each with its location, message
-    and kind (pydantic's and FastAPI's shape)" -- also within one body, where msgspec's one
-    pass stops at the first."""
+    """README: 'Bad input is a 422 listing ... every ... problem, each with its location,
+    message and kind: the shape pydantic and FastAPI give, whichever library validated'
+    -- also within one body, where the one pass of msgspec stops at the first."""
     body = {
         "name": "",
         "age": -1,
@@ -238,7 +244,8 @@ def test_every_problem_of_a_body_is_listed_with_loc_msg_and_type(client: TestCli
 
 
 def test_a_pydantic_body_lists_pydantics_own_problems(client: TestClient) -> None:
-    """FastAPI's three problems for the same input, in pydantic's words."""
+    """README: 'pydantic models are validated by pydantic (when it is installed), which
+    lists every problem itself': the three FastAPI lists for the same input."""
     assert invalid(client.post("/p-people", json={"name": 3, "age": "old"})) == [
         {"loc": ["body", "name"], "msg": "Input should be a valid string", "type": "string_type"},
         {
@@ -269,6 +276,7 @@ def test_dataclass_and_typeddict_bodies_list_every_problem() -> None:
 
 
 def test_problems_of_query_and_body_come_together_every_one() -> None:
+    """README: 'The problems of query parameters come in the same list'."""
     def search(body: User, page: int, ids: list[int] = []) -> None:  # noqa: B006
         raise AssertionError("never called")
 
@@ -284,7 +292,8 @@ def test_problems_of_query_and_body_come_together_every_one() -> None:
 
 
 def test_a_422_lists_at_most_a_hundred_problems() -> None:
-    """A hostile body cannot make the answer (or the walk) unbounded."""
+    """README: 'Only a body that fails is walked again, field by field and item by item,
+    with the conversions msgspec itself makes, to list the others too (at most 100)'."""
 
     def numbers(body: list[int]) -> None:
         raise AssertionError("never called")
@@ -316,8 +325,8 @@ def test_a_422_lists_at_most_a_hundred_problems() -> None:
     ],
 )
 def test_problem_types_are_pydantics_names(annotation: Any, value: Any, type_: str) -> None:
-    """README: "`type` is pydantic's name for the problem (`missing`, `int_parsing`,
-    `extra_forbidden`...), whichever library validated"."""
+    """README: '`type` names the problem as pydantic does (`missing`, `int_parsing`,
+    `string_too_short`, `greater_than_equal`, `extra_forbidden`, `literal_error`'."""
 
     def handler(body: Any) -> None:
         raise AssertionError("never called")
@@ -339,3 +348,24 @@ def test_the_issues_curl_d_trap_is_a_415_not_an_unknown_field() -> None:
     )
     assert response.status_code == 415
     assert "unknown field" not in response.text
+
+
+def test_the_readme_bodies_examples_are_what_the_readme_app_answers() -> None:
+    """The 415 transcript and the 422 that README shows under "Bodies", verbatim, from
+    the app of its "Typed handlers" example."""
+    readme = (EXAMPLES.parent / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Typed handlers", 1)[1]
+    namespace: dict[str, Any] = {"__name__": "readme_bodies"}
+    exec(section.split("```python\n", 1)[1].split("```", 1)[0], namespace)
+    client = TestClient(namespace["app"])
+    bodies = section.split("### Bodies", 1)[1]
+
+    command, answer = bodies.split("```text\n", 1)[1].split("```", 1)[0].strip().splitlines()
+    sent = command.removeprefix("$ curl -d '").removesuffix("' 127.0.0.1:8000/books")
+    form = {"Content-Type": "application/x-www-form-urlencoded"}  # what curl -d sends
+    response = client.post("/books", data=sent.encode(), headers=form)
+    assert (response.status_code, response.json()) == (415, json.loads(answer))
+
+    shown = json.loads(bodies.split("```json\n", 1)[1].split("```", 1)[0])
+    response = client.post("/books", json={"year": "soon", "tags": ["sf", 2]})
+    assert (response.status_code, response.json()) == (422, shown)

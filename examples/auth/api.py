@@ -1,7 +1,13 @@
 """A login API with a signed session, called from a page on another origin.
 
     MICROROUTE_SECRET_KEY=change-me microroute run examples/auth/api.py --port 8000
-    microroute run examples/auth/page.py --port 8001      # then open http://127.0.0.1:8001
+    microroute run examples/auth/page.py --port 8001
+
+then open http://127.0.0.1:8001 in a browser, or be the page with curl:
+
+    curl -c cookies.txt --json '{"name": "ann"}' 127.0.0.1:8000/api/login  # {"user": "ann"}
+    curl -b cookies.txt 127.0.0.1:8000/api/me                  # {"user": "ann"}
+    curl 127.0.0.1:8000/api/me                                 # 401 {"error": "Not logged in"}
 
 ``AUTH_ALLOWED_ORIGINS`` (comma-separated, default ``http://127.0.0.1:8001``)
 lists the origins whose pages may call this API with the user's cookies.

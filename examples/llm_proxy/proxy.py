@@ -11,8 +11,9 @@ and nobody pays for tokens no one reads. ``after()`` records each request's
 usage once its response is over, the last token sent or the client gone:
 ``GET /api/usage`` lists it.
 
-Run the fake upstream and the proxy, then ask:
+It needs ``requests``. Install it, run the fake upstream and the proxy, then ask:
 
+    pip install requests
     microroute run examples/llm_proxy/fake_upstream.py --port 8001 &
     microroute run examples/llm_proxy/proxy.py
     curl -N '127.0.0.1:8000/api/chat?prompt=hello'

@@ -96,8 +96,8 @@ def operations(page: Page) -> list[list[str]]:
 def test_swagger_ui_renders_the_operations_grouped_by_tag(
     visit: Callable[[str], Visit], typed_api: Server
 ) -> None:
-    """DESIGN: "`/docs` is Swagger UI served from the app itself (assets from a PyPI
-    package, strict CSP)"; the issue: operations grouped by their first path segment."""
+    """README: 'so the page fetches nothing from another origin and works offline'; and
+    Swagger UI at `/docs` with 'the operations grouped by tag'."""
     seen = visit(typed_api.url)
     seen.page.goto(f"{typed_api.url}/docs", timeout=TIMEOUT)
     seen.page.wait_for_selector(".opblock", timeout=TIMEOUT)
@@ -115,7 +115,7 @@ def test_swagger_ui_renders_the_operations_grouped_by_tag(
 def test_try_it_out_executes_a_get_and_shows_the_response(
     visit: Callable[[str], Visit], typed_api: Server
 ) -> None:
-    """The issue: "try-it-out", and a parameter's "types, defaults and limits" shown."""
+    """README: 'the type, default and limits of each parameter, "Try it out"'."""
     seen = visit(typed_api.url)
     page = seen.page
     page.goto(f"{typed_api.url}/docs#/books/get_books", timeout=TIMEOUT)
@@ -146,8 +146,8 @@ def test_try_it_out_executes_a_get_and_shows_the_response(
 def test_declared_security_schemes_authorize_try_it_out(
     visit: Callable[[str], Visit], spawn: Callable[..., Server]
 ) -> None:
-    """The issue: Swagger UI "with the declared security schemes": Authorize, then try it
-    out sends the credentials."""
+    """README: 'and an *Authorize* button for the security schemes the document
+    declares': Authorize, then try it out sends the credentials."""
     server = spawn("tests/e2e/apps/docs_app.py", free_port())
     seen = visit(server.url)
     page = seen.page
