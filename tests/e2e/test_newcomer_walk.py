@@ -488,8 +488,8 @@ def test_the_commands_are_read_from_the_text() -> None:
 
 
 def test_every_readme_and_example_command_works_in_a_fresh_venv(tmp_path: Path) -> None:
-    """README: 'Every one of them, and every example's, is run as written in a fresh
-    virtualenv'."""
+    """README: 'Every one of them and every command of the examples, all but the test suite
+    and its linters, is run as written in a fresh virtualenv'."""
     root = tmp_path / "project"
     copy_project(root)
     logs = tmp_path / "logs"
