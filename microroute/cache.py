@@ -21,7 +21,8 @@ build without the store: never a 500.
 
 Stores implement :class:`CacheStore`: :class:`MemoryStore` (the default, an
 LRU bounded by bytes) and :class:`RedisStore` (shared by workers and
-machines, keyed by namespace and build id, with a lock per path).
+machines, keyed by namespace and build id, with a lock per path renewed while
+its build runs).
 """
 
 from __future__ import annotations
@@ -369,10 +370,12 @@ class RedisStore:
     two apps never share them. Entries expire *ttl* seconds after their
     ``revalidate`` window (7 days by default), so old builds' keys go away by
     themselves. A build takes a lock (``SET NX PX``, *lock_seconds*) so N
-    workers facing a cold or stale path run the handler once; a lock whose
-    holder died expires. Every call is bounded by *timeout* seconds (waiting
-    for one of *max_connections* pooled connections included); the cache
-    treats a failure as a miss and serves the request uncached.
+    workers facing a cold or stale path run the handler once; the lock is
+    renewed every third of *lock_seconds* while the build runs, so a slow build
+    keeps it, and a lock whose holder died expires. Every call is bounded by
+    *timeout* seconds (waiting for one of *max_connections* pooled connections
+    included); the cache treats a failure as a miss and serves the request
+    uncached.
     """
 
     def __init__(
@@ -440,9 +443,17 @@ class RedisStore:
             pipe.execute()
 
     def lock(self, path: str) -> Lock | None:
-        # redis-py's Lock: SET NX PX with a token, released only by its owner.
-        lock = self.client.lock(self._base + "l:" + path, timeout=self.lock_seconds, blocking=False)
-        return _RedisLock(lock) if lock.acquire() else None
+        # redis-py's Lock: SET NX PX with a token, released only by its owner. Not
+        # thread-local: the renewer, another greenlet, must see the token.
+        lock = self.client.lock(
+            self._base + "l:" + path,
+            timeout=self.lock_seconds,
+            blocking=False,
+            thread_local=False,
+        )
+        if not lock.acquire():
+            return None
+        return _RenewedLock(lock, path, self.lock_seconds / 3)
 
     def delete_path(self, path: str, subtree: bool = False) -> int:
         start = self._key(path.rstrip("/") if subtree else path)
@@ -469,11 +480,41 @@ class RedisStore:
             self.client.delete(*doomed)
 
 
-class _RedisLock:
-    def __init__(self, lock: Any) -> None:
+class _RenewedLock:
+    """A held build lock, renewed every *every* seconds until released.
+
+    The renewer is a thread, so a greenlet in a gevent-patched worker: it runs
+    while the build waits on I/O. If the process dies the renewals stop and the
+    lock expires *lock_seconds* later, as any other.
+    """
+
+    def __init__(self, lock: Any, path: str, every: float) -> None:
         self._lock = lock
+        self._path = path
+        self._released = threading.Event()
+        threading.Thread(
+            target=self._renew, args=(every,), name="microroute-build-lock", daemon=True
+        ).start()
+
+    def _renew(self, every: float) -> None:
+        from redis.exceptions import LockError
+
+        while not self._released.wait(every):
+            try:
+                self._lock.reacquire()
+            except LockError:
+                if not self._released.is_set():
+                    logger.warning(
+                        "The build lock on %s expired before it was renewed (the process was"
+                        " busy for longer than lock_seconds): another worker may build it too",
+                        self._path,
+                    )
+                return
+            except Exception:  # Redis unreachable for now: try again, the lock may lapse
+                logger.debug("Renewing the build lock on %s failed", self._path, exc_info=True)
 
     def release(self) -> None:
+        self._released.set()
         try:
             self._lock.release()
         except Exception:  # expired and perhaps taken by another worker: not ours to drop
