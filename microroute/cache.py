@@ -22,7 +22,8 @@ build without the store: never a 500.
 Stores implement :class:`CacheStore`: :class:`MemoryStore` (the default, an
 LRU bounded by bytes) and :class:`RedisStore` (shared by workers and
 machines, keyed by namespace and build id, with a lock per path renewed while
-its build runs).
+its build runs). A shared store is also a :class:`VersionedStore`: it
+invalidates by bumping a generation, never by deleting what it cannot see.
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ __all__ = [
     "MemoryStore",
     "RedisStore",
     "RouteCache",
+    "VersionedStore",
     "static_reason",
 ]
 
@@ -149,6 +151,7 @@ class Entry:
         "created",
         "endpoint",
         "etag",
+        "generations",
         "headers",
         "hit",
         "miss",
@@ -184,6 +187,9 @@ class Entry:
         #: The handler that made it, when made in this process: once that
         #: handler proves dynamic, its entries are no longer served.
         self.endpoint: Endpoint | None = None
+        #: For a :class:`VersionedStore`: the generations of the entry's path and
+        #: tags as they were when its build began (see :meth:`VersionedStore.generations`).
+        self.generations: tuple[int, ...] | None = None
 
     def servable(self, environ: dict[str, Any]) -> bool:
         """Whether the app may answer *environ* with this entry as a plain HIT.
@@ -217,6 +223,7 @@ class Entry:
             "revalidate": self.revalidate,
             "etag": self.etag,
             "tags": self.tags,
+            "generations": self.generations,
         }
         return json.dumps(meta, separators=(",", ":")).encode() + b"\n" + self.body
 
@@ -237,6 +244,9 @@ class Entry:
                 str(meta["etag"]),
                 tuple(map(str, meta.get("tags", ()))),
             )
+            generations = meta.get("generations")
+            if generations is not None:
+                entry.generations = tuple(int(g) for g in generations)
         except (ValueError, KeyError, TypeError) as exc:
             raise ValueError(f"unreadable cache entry: {exc}") from None
         if not newline:
@@ -271,14 +281,44 @@ class CacheStore(Protocol):
         ...
 
     def delete_path(self, path: str, subtree: bool = False) -> int:
-        """Drop the entry of *path*; with *subtree*, every entry below it too."""
+        """Drop the entry of *path*; with *subtree*, every entry below it too.
+
+        Returns how many went, as far as the store can tell without listing
+        keys (a :class:`VersionedStore` says 0 for a subtree).
+        """
         ...
 
     def delete_tag(self, tag: str) -> int:
-        """Drop every entry whose route carries *tag*."""
+        """Drop every entry whose route carries *tag*; how many, or 0 if not known."""
         ...
 
     def clear(self) -> None: ...
+
+
+@runtime_checkable
+class VersionedStore(CacheStore, Protocol):
+    """A shared store that invalidates by generation, never by deleting entries.
+
+    Deleting a shared store's entries races the builds other processes have in
+    flight: a build that began before the delete stores what it made after it,
+    and no later delete knows the entry is there. So such a store keeps a
+    *generation* per tag, per path and per subtree, and invalidating one is a
+    single increment. The cache reads the generations a path's build depends on
+    *before* the build (:meth:`generations`), the entry records them, and
+    :meth:`get` serves it only while none has moved since.
+    """
+
+    def get(self, path: str, tags: tuple[str, ...] | None = None) -> Entry | None:
+        """The entry of *path* if every generation it recorded is still current.
+
+        *tags* (the route's, when the caller knows them) lets the store read the
+        entry and the generations in one round trip.
+        """
+        ...
+
+    def generations(self, path: str, tags: tuple[str, ...]) -> tuple[int, ...]:
+        """The current generations of *path* and *tags*, for a build about to start."""
+        ...
 
 
 def _under(key: str, path: str, subtree: bool) -> bool:
@@ -365,7 +405,7 @@ class RedisStore:
     >>> App(route, cache=RedisStore("redis://127.0.0.1:6379/0"))  # doctest: +SKIP
 
     Needs the ``redis`` package (``pip install microroute[redis]``). Every key
-    starts with *prefix* (the namespace: give each app its own) and the app's
+    carries *prefix* (the namespace: give each app its own) and the app's
     build id, so a deploy of new code never serves the old code's entries and
     two apps never share them. Entries expire *ttl* seconds after their
     ``revalidate`` window (7 days by default), so old builds' keys go away by
@@ -376,6 +416,21 @@ class RedisStore:
     *timeout* seconds (waiting for one of *max_connections* pooled connections
     included); the cache treats a failure as a miss and serves the request
     uncached.
+
+    Invalidation is by generation (see :class:`VersionedStore`): a tag, a
+    subtree and an exact path each have a counter that ``revalidate_*`` bumps,
+    so it is one command, races no build in flight, and scans no keys. An
+    exact ``revalidate_path`` also deletes the path's entry and returns 1 or 0;
+    ``revalidate_tag`` and a subtree ``revalidate_path`` reach entries without
+    listing them, so they return 0. Every key of one app and build shares one
+    hash tag, ``{PREFIX BUILD_ID}``, so every operation stays in one slot of a
+    Redis Cluster::
+
+        {microroute:3f2a9c1d07be4e55}:p:/posts/1   an entry (JSON head line, body)
+        {microroute:3f2a9c1d07be4e55}:l:/posts/1   its build lock
+        {microroute:3f2a9c1d07be4e55}:gp:/posts/1  its path's generation, once revalidated
+        {microroute:3f2a9c1d07be4e55}:g            a hash: generation per tag (t:posts)
+                                                   and per subtree (s:/blog, s:/)
     """
 
     def __init__(
@@ -413,7 +468,13 @@ class RedisStore:
         self.ttl = ttl
         self.lock_seconds = lock_seconds
         self.build_id: str | None = None
-        self._base = prefix + "unbound:"
+        self._ttl_ms = int(ttl * 1000)
+        self._set_base("unbound")
+
+    def _set_base(self, build_id: str) -> None:
+        # The braces are a Redis Cluster hash tag: one slot for all of this build's keys.
+        self._base = "{" + self.prefix + build_id + "}:"
+        self._generations = self._base + "g"
 
     def bind(self, build_id: str) -> None:
         if self.build_id is not None and self.build_id != build_id:
@@ -422,24 +483,45 @@ class RedisStore:
                 " RedisStore (with its own prefix for a different app)"
             )
         self.build_id = build_id
-        self._base = f"{self.prefix}{build_id}:"
+        self._set_base(build_id)
 
     def _key(self, path: str) -> str:
         return self._base + "p:" + path
 
-    def get(self, path: str) -> Entry | None:
-        data = self.client.get(self._key(path))
-        return None if data is None else Entry.loads(data)
+    def get(self, path: str, tags: tuple[str, ...] | None = None) -> Entry | None:
+        guess = () if tags is None else tags
+        with self.client.pipeline(transaction=False) as pipe:
+            pipe.get(self._key(path))
+            pipe.get(self._base + "gp:" + path)
+            pipe.hmget(self._generations, _fields(path, guess))
+            data, path_generation, values = pipe.execute()
+        if data is None:
+            return None
+        entry = Entry.loads(data)
+        if entry.tags != guess:  # the caller did not know the route's tags
+            values = self.client.hmget(self._generations, _fields(path, entry.tags))
+        current = (_count(path_generation), *map(_count, values))
+        return entry if entry.generations == current else None
+
+    def generations(self, path: str, tags: tuple[str, ...]) -> tuple[int, ...]:
+        with self.client.pipeline(transaction=False) as pipe:
+            pipe.get(self._base + "gp:" + path)
+            pipe.hmget(self._generations, _fields(path, tags))
+            path_generation, values = pipe.execute()
+        return (_count(path_generation), *map(_count, values))
 
     def set(self, path: str, entry: Entry) -> None:
-        key = self._key(path)
+        if entry.generations is None:  # not from a build the cache started: as of now
+            entry.generations = self.generations(path, entry.tags)
         lifetime = int(((entry.revalidate or 0) + self.ttl) * 1000)
-        with self.client.pipeline() as pipe:
-            pipe.set(key, entry.dumps(), px=lifetime)
-            for tag in entry.tags:
-                pipe.sadd(self._base + "t:" + tag, key)
-                pipe.pexpire(self._base + "t:" + tag, lifetime, gt=True)
-                pipe.pexpire(self._base + "t:" + tag, lifetime, nx=True)
+        # Each generation key outlives every entry that recorded it: were one to
+        # expire first, a counter bumped since would read as the entry's old 0.
+        with self.client.pipeline(transaction=True) as pipe:
+            pipe.set(self._key(path), entry.dumps(), px=lifetime)
+            pipe.pexpire(self._base + "gp:" + path, lifetime, gt=True)
+            pipe.hsetnx(self._generations, "v", 1)
+            pipe.pexpire(self._generations, lifetime, nx=True)
+            pipe.pexpire(self._generations, lifetime, gt=True)
             pipe.execute()
 
     def lock(self, path: str) -> Lock | None:
@@ -456,28 +538,52 @@ class RedisStore:
         return _RenewedLock(lock, path, self.lock_seconds / 3)
 
     def delete_path(self, path: str, subtree: bool = False) -> int:
-        start = self._key(path.rstrip("/") if subtree else path)
-        pattern = _glob_escape(start) + ("*" if subtree else "")
-        skip = len(self._base) + 2
-        doomed = [
-            name
-            for name in self.client.scan_iter(match=pattern, count=500)
-            if _under(name.decode("utf-8", "replace")[skip:], path, subtree)
-        ]
-        if doomed:
-            self.client.delete(*doomed)
-        return len(doomed)
+        if subtree:
+            self._bump("s:" + (path.rstrip("/") or "/"))
+            return 0
+        # The path's own generation, for a build in flight that began before
+        # this (its entry would record the old one), and the entry itself.
+        key = self._base + "gp:" + path
+        with self.client.pipeline(transaction=True) as pipe:
+            pipe.incr(key)
+            pipe.pexpire(key, self._ttl_ms, nx=True)  # see set(); builds end long before
+            pipe.delete(self._key(path))
+            deleted = pipe.execute()[2]
+        return int(deleted)
 
     def delete_tag(self, tag: str) -> int:
-        members = list(self.client.smembers(self._base + "t:" + tag))
-        deleted = int(self.client.delete(*members)) if members else 0
-        self.client.delete(self._base + "t:" + tag)
-        return deleted
+        self._bump("t:" + tag)
+        return 0
 
     def clear(self) -> None:
-        doomed = list(self.client.scan_iter(match=_glob_escape(self._base) + "*", count=500))
-        if doomed:
-            self.client.delete(*doomed)
+        """Invalidate every entry of this build (the subtree of ``/``); they expire in time."""
+        self._bump("s:/")
+
+    def _bump(self, field: str) -> None:
+        with self.client.pipeline(transaction=True) as pipe:
+            pipe.hincrby(self._generations, field, 1)
+            pipe.pexpire(self._generations, self._ttl_ms, nx=True)
+            pipe.execute()
+
+
+def _fields(path: str, tags: tuple[str, ...]) -> list[str]:
+    """The hash fields whose generations an entry of *path* with *tags* depends on.
+
+    Its tags, and every subtree it is in: ``/blog/one`` is in ``/``, ``/blog``
+    and ``/blog/one`` (a subtree is named without its trailing slash).
+    """
+    fields = ["t:" + tag for tag in tags]
+    fields.append("s:/")
+    for i in range(1, len(path)):
+        if path[i] == "/" and path[i - 1] != "/":
+            fields.append("s:" + path[:i])
+    if len(path) > 1 and path[-1] != "/":
+        fields.append("s:" + path)
+    return fields
+
+
+def _count(value: bytes | None) -> int:
+    return 0 if value is None else int(value)
 
 
 class _RenewedLock:
@@ -519,10 +625,6 @@ class _RenewedLock:
             self._lock.release()
         except Exception:  # expired and perhaps taken by another worker: not ours to drop
             logger.debug("A build lock expired before its build finished", exc_info=True)
-
-
-def _glob_escape(text: str) -> str:
-    return "".join("\\" + c if c in "*?[]\\" else c for c in text)
 
 
 class Flight:
@@ -597,6 +699,11 @@ class RouteCache:
         self._quiet_until = 0.0
         self._down_until = 0.0
         store.bind(build_id)
+        #: The store again when it invalidates by generation (RedisStore): a build
+        #: then reads the generations it starts from, and a read passes the tags.
+        self._versioned: VersionedStore | None = (
+            store if isinstance(store, VersionedStore) else None
+        )
         #: The memory store's dict, for the app's HIT fast path (None for shared stores).
         self.fast: OrderedDict[str, Entry] | None = (
             store.entries if isinstance(store, MemoryStore) else None
@@ -611,7 +718,7 @@ class RouteCache:
         if_none_match: str | None,
     ) -> Reply:
         """The response to a GET (or HEAD) of *path*, a static route."""
-        entry = self._get(path)
+        entry = self._get(path, endpoint)
         if entry is None:
             with self._flights.lead(path) as (leader, flight):
                 if leader:
@@ -645,13 +752,13 @@ class RouteCache:
         deadline = time.monotonic() + FLIGHT_TIMEOUT
         while lock is None and time.monotonic() < deadline:
             time.sleep(POLL_SECONDS)  # gevent's sleep in a patched server
-            entry = self._get(path)
+            entry = self._get(path, endpoint)
             if entry is not None:  # another worker built it
                 flight.entry = entry
                 return _reply(entry, entry.hit, if_none_match)
             lock = self._lock(path)
         try:
-            entry = self._get(path) if lock is not None else None
+            entry = self._get(path, endpoint) if lock is not None else None
             if entry is not None:  # built and stored just before the lock was ours
                 flight.entry = entry
                 return _reply(entry, entry.hit, if_none_match)
@@ -674,6 +781,12 @@ class RouteCache:
 
         What it made goes on *flight* too, for the requests that waited for it.
         """
+        generations = None
+        if keep and self._versioned is not None:
+            # Read before the build: an invalidation that lands while it runs
+            # moves a generation, and the entry it stores is never served.
+            generations = self._generations(path, endpoint)
+            keep = generations is not None
         try:
             built = self._build(endpoint, path, params)
         except BuildFailed as failed:
@@ -686,6 +799,7 @@ class RouteCache:
             if type(reply[2]) is list and endpoint.dynamic_reason is None:
                 flight.reply = reply  # made with no request: the waiters may have it too
             return reply
+        entry.generations = generations
         flight.entry = entry
         self._set(path, entry)
         return _reply(entry, entry.miss, if_none_match)
@@ -722,14 +836,20 @@ class RouteCache:
             if lock is None:
                 return  # another worker is rebuilding it
             try:
-                entry = self._get(path)
+                entry = self._get(path, endpoint)
                 if entry is not None and not entry.is_stale(time.time()):
                     return  # another worker rebuilt it just now
+                generations = None
+                if self._versioned is not None:
+                    generations = self._generations(path, endpoint)
+                    if generations is None:
+                        return  # the store is failing: the rebuild could not be kept
                 built = self._build(endpoint, path, params)
                 if built is None:
                     return  # the route proved dynamic: its entries are no longer served
                 entry = self._judge(endpoint, *built)
                 if entry is not None:
+                    entry.generations = generations
                     self._set(path, entry)
                     return
                 close_body(built[0][2])
@@ -794,13 +914,26 @@ class RouteCache:
     def _down(self) -> bool:
         return self._down_until > 0 and time.monotonic() < self._down_until
 
-    def _get(self, path: str) -> Entry | None:
+    def _get(self, path: str, endpoint: Endpoint) -> Entry | None:
         if self._down():
             return None
         try:
+            if self._versioned is not None:
+                return self._versioned.get(path, endpoint.config.tags)
             return self.store.get(path)
         except Exception:
             self._failed("read", path)
+            return None
+
+    def _generations(self, path: str, endpoint: Endpoint) -> tuple[int, ...] | None:
+        """What a build of *path* starts from (see :class:`VersionedStore`); None on failure."""
+        assert self._versioned is not None
+        if self._down():
+            return None
+        try:
+            return self._versioned.generations(path, endpoint.config.tags)
+        except Exception:
+            self._failed("read the generations of", path)
             return None
 
     def _set(self, path: str, entry: Entry) -> None:

@@ -44,8 +44,12 @@ def stop_process(process: subprocess.Popen[bytes], timeout: float = 10) -> None:
 REDIS_READY_TIMEOUT = 10.0
 
 
-def start_redis(workdir: Path, port: int | None = None) -> tuple[subprocess.Popen[bytes], str]:
+def start_redis(
+    workdir: Path, port: int | None = None, *options: str
+) -> tuple[subprocess.Popen[bytes], str]:
     """Start a real ``redis-server`` on a free (or the given) 127.0.0.1 port.
+
+    *options* go to ``redis-server`` after the defaults (``--cluster-enabled``, ``yes``).
 
     No fake and no skip: without the Debian package ``redis-server`` the tests
     that need it fail, saying what to install. The caller stops it by PID.
@@ -63,7 +67,7 @@ def start_redis(workdir: Path, port: int | None = None) -> tuple[subprocess.Pope
     with log.open("wb") as out:
         process = subprocess.Popen(
             [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--dir", str(workdir)],
+             "--appendonly", "no", "--dir", str(workdir), *options],
             stdin=subprocess.DEVNULL,
             stdout=out,
             stderr=subprocess.STDOUT,

@@ -1,9 +1,10 @@
-"""Two worker processes on one real Redis: the build lock between them.
+"""Two worker processes on one real Redis: the build lock and invalidation between them.
 
 Each server kind (``microroute run``, ``gunicorn -k gevent``, gunicorn with
 microroute's worker) runs ``apps/shared_cache_app.py`` twice, as two separate
 processes, on the session's ``redis-server``. The app counts its handler runs
-in Redis, so the runs of both workers add up.
+in Redis and can hold a build open until the test lets it go, so each race
+here happens in the same order every time.
 """
 
 from __future__ import annotations
@@ -87,3 +88,83 @@ def test_the_build_lock_of_a_worker_that_died_expires(
     assert response.json()["run"] == 2
     # A waiter gives up on a lock after 30 s; an expired lock is taken at once.
     assert time.monotonic() - killed < LOCK_SECONDS + SLOW_SECONDS + 10
+
+
+REVALIDATIONS = {
+    "tag": ("/revalidate/tag/posts", None),
+    "path": ("/revalidate/path", {"path": "/posts/1"}),
+    "subtree": ("/revalidate/path", {"path": "/posts", "subtree": True}),
+}
+
+
+@pytest.mark.parametrize("how", list(REVALIDATIONS))
+def test_a_revalidation_racing_a_build_is_never_lost(
+    workers: tuple[Server, Server], raw: redis.Redis, how: str
+) -> None:
+    """Worker A's build of /posts/1 has read its generations when worker B revalidates;
+    A stores what it made after that. The entry is never served, and a later
+    revalidation still reaches the entry that replaces it.
+    """
+    a, b = workers
+    url, body = REVALIDATIONS[how]
+    raw.set("hold:1", 1)
+    with ThreadPoolExecutor(1) as pool:
+        held = pool.submit(requests.get, a.url + "/posts/1", timeout=TIMEOUT)
+        assert raw.blpop(["building:1"], timeout=TIMEOUT) == (b"building:1", b"1")
+        assert requests.post(b.url + url, json=body, timeout=TIMEOUT).status_code == 200
+        raw.delete("hold:1")
+        raw.rpush("release:1", "go")
+        built = held.result()
+    assert (built.headers[CACHE], built.json()["edition"]) == ("MISS", 1)
+
+    after = requests.get(b.url + "/posts/1", timeout=TIMEOUT)
+    assert (after.headers[CACHE], after.json()["edition"]) == ("MISS", 2)
+    again = requests.get(a.url + "/posts/1", timeout=TIMEOUT)
+    assert (again.headers[CACHE], again.json()["edition"]) == ("HIT", 2)
+
+    assert requests.post(a.url + url, json=body, timeout=TIMEOUT).status_code == 200
+    assert requests.get(b.url + "/posts/1", timeout=TIMEOUT).json()["edition"] == 3
+
+
+def test_invalidation_across_workers_lists_no_keys(
+    workers: tuple[Server, Server], raw: redis.Redis
+) -> None:
+    """An exact revalidate_path is one key (no SCAN); a subtree and a tag are one counter."""
+    a, b = workers
+
+    def edition(server: Server, path: str) -> tuple[str, int]:
+        response = requests.get(server.url + path, timeout=TIMEOUT)
+        return response.headers[CACHE], response.json()["edition"]
+
+    raw.config_resetstat()
+    for path in ("/blog/one", "/blog/two/deep", "/blogger/x", "/posts/1"):
+        assert edition(a, path) == ("MISS", 1)
+        assert edition(b, path) == ("HIT", 1)
+
+    before = raw.info("commandstats")
+    exact = {"path": "/blog/one"}
+    assert requests.post(b.url + "/revalidate/path", json=exact, timeout=TIMEOUT).json() == {
+        "returned": 1
+    }
+    spent = raw.info("commandstats")
+    assert {
+        name: spent[name]["calls"] - before.get(name, {"calls": 0})["calls"]
+        for name in spent
+        if name not in ("cmdstat_info",)
+        and spent[name]["calls"] != before.get(name, {"calls": 0})["calls"]
+    } == {"cmdstat_multi": 1, "cmdstat_incrby": 1, "cmdstat_pexpire": 1, "cmdstat_del": 1,
+          "cmdstat_exec": 1}  # fmt: skip
+    assert edition(a, "/blog/one") == ("MISS", 2)
+    assert edition(a, "/blog/two/deep") == ("HIT", 1)
+
+    subtree = {"path": "/blog", "subtree": True}
+    requests.post(a.url + "/revalidate/path", json=subtree, timeout=TIMEOUT)
+    assert edition(b, "/blog/two/deep") == ("MISS", 2)
+    assert edition(b, "/blog/one") == ("MISS", 3)
+    assert edition(b, "/blogger/x") == ("HIT", 1)
+
+    requests.post(b.url + "/revalidate/tag/posts", timeout=TIMEOUT)
+    assert edition(a, "/posts/1") == ("MISS", 2)
+
+    stats = raw.info("commandstats")
+    assert not {"cmdstat_scan", "cmdstat_keys"} & set(stats), stats
