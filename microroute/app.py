@@ -20,17 +20,16 @@ route table, each handler's calling plan, ``Allow`` headers) is decided in
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import inspect
 import os
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import unquote
 
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from .buildid import default_build_id
 from .builds import Builder
 from .cache import DEFAULT_MAX_BYTES, CacheStore, MemoryStore, RouteCache, static_reason
 from .discovery import discover, discover_middleware
@@ -264,7 +263,7 @@ class App(Pipeline):
         every handler's source file and the microroute version.
         """
         if self._build_id is None:
-            self._build_id = _source_hash(self._table.routes)
+            self._build_id = default_build_id(self._table.routes)
         return self._build_id
 
     def revalidate_path(self, path: str, *, subtree: bool = False) -> int:
@@ -390,28 +389,3 @@ class App(Pipeline):
         """
         cache = self._cache
         self._fast = cache.fast if cache is not None and not self._middleware else None
-
-
-def _source_hash(routes: Iterable[Route]) -> str:
-    """A build id: the handlers' source files and the microroute version, hashed.
-
-    Contents only, never paths, so every machine running the same code agrees.
-    """
-    from .version import __version__
-
-    parts = set()
-    for route in routes:
-        for endpoint in route.endpoints.values():
-            handler = inspect.unwrap(endpoint.handler)
-            code = getattr(handler, "__code__", None)
-            try:
-                source = Path(code.co_filename).read_bytes() if code is not None else None
-            except OSError:
-                source = None
-            if source is None:  # no file (a handler made at run time): its name stands in
-                source = endpoint.source.encode("utf-8", "replace")
-            parts.add(hashlib.sha256(source).digest())
-    digest = hashlib.sha256(__version__.encode())
-    for part in sorted(parts):
-        digest.update(part)
-    return digest.hexdigest()[:16]
