@@ -39,8 +39,9 @@ if TYPE_CHECKING:
 
 __all__ = ["application_files", "default_build_id"]
 
-#: A launcher (``bin/gunicorn``, ``bin/microroute``), not the application: it differs by server.
-_LAUNCHERS = frozenset({"__main__", "__mp_main__"})
+#: Not the application, and different under each server: the launcher (``bin/gunicorn``,
+#: ``bin/microroute``) and gunicorn's config file, which it imports as ``__config__``.
+_SERVER_MODULES = frozenset({"__main__", "__mp_main__", "__config__"})
 _LIBRARY_FOLDERS = frozenset({"site-packages", "dist-packages"})
 
 
@@ -66,13 +67,13 @@ def application_files() -> list[str]:
     """The files of the loaded modules that are the application's own, sorted.
 
     Not the standard library, site-packages (or Debian's dist-packages),
-    microroute itself, or the ``__main__`` launcher.
+    microroute itself, the ``__main__`` launcher or gunicorn's config file.
     """
     libraries = tuple(_library_roots())
     files = set()
     for name, module in list(sys.modules.items()):
         filename = getattr(module, "__file__", None)
-        if name in _LAUNCHERS or not isinstance(filename, str):
+        if name in _SERVER_MODULES or not isinstance(filename, str):
             continue
         real = os.path.realpath(filename)
         if _LIBRARY_FOLDERS.isdisjoint(Path(real).parts) and not real.startswith(libraries):

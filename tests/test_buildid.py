@@ -28,6 +28,9 @@ PROJECT = {
 #: What a worker does at start-up: load the app with a shared store (the id is taken then).
 LOAD = """
 import sys
+if len(sys.argv) > 3:  # as gunicorn -c FILE does, before it loads the app
+    from gunicorn.app.base import Application
+    Application.get_config_from_filename(None, sys.argv[3])
 from microroute import App
 from microroute.cache import RedisStore
 print(App(app_dir=sys.argv[1], cache=RedisStore(sys.argv[2])).build_id)
@@ -38,7 +41,12 @@ print(App(app_dir=sys.argv[1], cache=RedisStore(sys.argv[2])).build_id)
 def release(tmp_path: Path, redis_url: str):
     """``release(name, **changes)``: a copy of PROJECT at its own path; its build id."""
 
-    def make(name: str, changes: dict[str, str] | None = None, env: dict[str, str] | None = None):
+    def make(
+        name: str,
+        changes: dict[str, str] | None = None,
+        env: dict[str, str] | None = None,
+        gunicorn_config: str | None = None,
+    ):
         root = tmp_path / name
         for relative, source in {**PROJECT, **(changes or {})}.items():
             path = root / relative
@@ -46,7 +54,8 @@ def release(tmp_path: Path, redis_url: str):
             path.write_text(textwrap.dedent(source), encoding="utf-8")
         environ = {k: v for k, v in os.environ.items() if k != "MICROROUTE_BUILD_ID"}
         done = subprocess.run(
-            [sys.executable, "-c", LOAD, str(root / "app"), redis_url],
+            [sys.executable, "-c", LOAD, str(root / "app"), redis_url]
+            + ([str(root / gunicorn_config)] if gunicorn_config else []),
             cwd=root,
             env={**environ, **(env or {})},
             stdin=subprocess.DEVNULL,
@@ -82,3 +91,8 @@ def test_microroute_build_id_may_be_set_per_deploy(release) -> None:
     changed = {"services/pricing.py": "def price():\n    return 12\n"}
     assert release("same-tag", changed, env={"MICROROUTE_BUILD_ID": "release-42"}) == "release-42"
 
+
+def test_a_gunicorn_config_file_is_not_part_of_the_build(release) -> None:
+    """Workers under `gunicorn -c gunicorn.conf.py` share entries with those started without it."""
+    config = {"gunicorn.conf.py": "workers = 4\n"}
+    assert release("with-config", config, gunicorn_config="gunicorn.conf.py") == release("plain")
