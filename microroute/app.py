@@ -102,8 +102,9 @@ class App(Pipeline):
     :param static_host: the host a static build's synthetic request names
         (``localhost``): a static response never sees the client's ``Host``.
     :param build_id: scopes a shared store's entries to this code; defaults to
-        ``MICROROUTE_BUILD_ID``, else a hash of the handlers' source files and
-        the microroute version, so a deploy never serves the old code's entries.
+        ``MICROROUTE_BUILD_ID``, else a hash of the application's modules loaded
+        at start-up and the microroute version, so a deploy never serves the old
+        code's entries.
     :param static_by_default: ``False`` gives Next.js 15's default: a GET is
         dynamic unless it says ``dynamic = "force-static"`` or ``revalidate = N``.
     :param max_json_depth: ``request.json`` refuses deeper nesting with a 400 (64).
@@ -260,7 +261,9 @@ class App(Pipeline):
         """What a shared store scopes this app's entries to.
 
         ``App(build_id=...)``, else ``MICROROUTE_BUILD_ID``, else a hash of
-        every handler's source file and the microroute version.
+        the contents of every application module loaded at start-up (outside
+        the standard library and site-packages), the handlers' files and the
+        microroute version (:mod:`microroute.buildid`).
         """
         if self._build_id is None:
             self._build_id = default_build_id(self._table.routes)
@@ -271,7 +274,8 @@ class App(Pipeline):
 
         With ``subtree=True`` everything below *path* goes too
         (``app.revalidate_path("/blog", subtree=True)``). With a shared store
-        this reaches every worker.
+        this reaches every worker; a ``RedisStore`` invalidates a subtree with
+        one counter, without finding its entries, so it returns 0 for one.
         """
         if self._cache is None:
             return 0
@@ -285,7 +289,8 @@ class App(Pipeline):
         As Next.js's ``revalidateTag``: ``tags = ["posts"]`` in a ``route.py``
         (or ``@route.get("/posts", tags=["posts"])``), then
         ``app.revalidate_tag("posts")`` after a write. With a shared store this
-        reaches every worker. Returns how many entries went.
+        reaches every worker. Returns how many entries went (0 on a
+        ``RedisStore``, which invalidates a tag with one counter, race-free).
         """
         if self._cache is None:
             return 0
