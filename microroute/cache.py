@@ -28,6 +28,7 @@ invalidates by bumping a generation, never by deleting what it cannot see.
 
 from __future__ import annotations
 
+import contextvars
 import hashlib
 import json
 import logging
@@ -973,5 +974,8 @@ def in_background(task: Callable[[], None]) -> None:
     In a monkey-patched process (``microroute run``, gunicorn's gevent worker)
     ``threading`` is gevent's, so the same call spawns a greenlet that runs
     when the hub gets time; without patching (the TestClient) it is a thread.
+    It runs in a copy of the caller's context, so a rebuild knows the request
+    that caused it (its observers see the build as that request's).
     """
-    threading.Thread(target=task, name="microroute-revalidate", daemon=True).start()
+    run = contextvars.copy_context().run
+    threading.Thread(target=run, args=(task,), name="microroute-revalidate", daemon=True).start()

@@ -17,6 +17,15 @@ and in its ``on_disconnect`` callbacks):
 4. :meth:`~Observer.response_ended`: the body ended, at its last byte, on an error,
    or because the client left.
 
+Two more pairs, for what a request causes beyond its response:
+
+* :meth:`~Observer.after_scheduled` and :meth:`~Observer.after_done`: the
+  request's ``after()`` work was handed to the pool, and all of it ran;
+* :meth:`~Observer.build_started` and :meth:`~Observer.build_ended`: a static
+  build the request caused (a MISS, a stale entry's rebuild), seen as an
+  exchange of its own (``build.cause`` is the request's), with each hook run
+  in the build's own context.
+
 Access logs, request ids, traces, metrics and readiness plug in here, and no
 other module needs to know they exist. With no observer, the app takes none of
 these steps: one attribute test per request is all the seam costs.
@@ -74,6 +83,20 @@ class Observer:
     def response_ended(self, exchange: Exchange) -> None:
         """The body is done: read ``bytes_sent``, ``error``, ``disconnected``."""
 
+    def after_scheduled(self, exchange: Exchange) -> None:
+        """The request's ``after()`` work was handed on (its response is closing)."""
+
+    def after_done(self, exchange: Exchange) -> None:
+        """The request's ``after()`` work all ran (in a copy of its context)."""
+
+    def build_started(self, build: Exchange) -> None:
+        """A static build begins, in its own fresh context; ``build.cause`` caused it."""
+
+    def build_ended(self, build: Exchange) -> None:
+        """The build is over: ``build.status`` is its reply's, or None when the
+        build was abandoned (the route proved dynamic); ``build.error`` is what it
+        raised, if it failed."""
+
 
 class Observers:
     """The observers of one app, sorted by moment: only the hooks they override are called.
@@ -82,7 +105,20 @@ class Observers:
     the body is watched to its end only when some observer wants that moment.
     """
 
-    __slots__ = ("always", "ended", "matched", "responding", "started", "wanted", "watch_end")
+    __slots__ = (
+        "after_done",
+        "after_scheduled",
+        "always",
+        "build_ended",
+        "build_started",
+        "builds",
+        "ended",
+        "matched",
+        "responding",
+        "started",
+        "wanted",
+        "watch_end",
+    )
 
     def __init__(self, observers: Iterable[Observer]) -> None:
         def overriding(name: str) -> tuple[Any, ...]:
@@ -98,6 +134,12 @@ class Observers:
         self.matched = overriding("route_matched")
         self.responding = overriding("response_started")
         self.ended = overriding("response_ended")
+        self.after_scheduled = overriding("after_scheduled")
+        self.after_done = overriding("after_done")
+        self.build_started = overriding("build_started")
+        self.build_ended = overriding("build_ended")
+        #: Whether any observer watches static builds (else none is an Exchange).
+        self.builds = bool(self.build_started or self.build_ended)
         #: Whether every body is watched to its end (some observer always wants it).
         self.watch_end = any(
             o.ends_always
@@ -136,6 +178,11 @@ class Exchange:
     error: BaseException | None = None
     #: The request's context, where every hook runs.
     context: contextvars.Context | None = None
+    #: The first exception the app rendered as this request's error page (a
+    #: handler's, middleware's); never an ``abort()`` or ``HTTPError``.
+    raised: BaseException | None = None
+    #: For a static build: the exchange of the request that caused it.
+    cause: Exchange | None = None
 
     def __init__(self, environ: dict[str, Any], observers: Observers) -> None:
         self.environ = environ
@@ -197,6 +244,34 @@ class Exchange:
 
     def end(self) -> None:
         for hook in self.observers.ended:
+            hook(self)
+
+    def failed(self, exc: BaseException) -> None:
+        """The app rendered *exc* as this request's error page (the first one is kept)."""
+        if self.raised is None:
+            self.raised = exc
+
+    def after_handed_on(self) -> None:
+        for hook in self.observers.after_scheduled:
+            hook(self)
+
+    def after_ran(self) -> None:
+        for hook in self.observers.after_done:
+            hook(self)
+
+    def build_exchange(self, environ: dict[str, Any], template: str) -> Exchange:
+        """The exchange of a static build this request causes (not started yet)."""
+        build = Exchange(environ, self.observers)
+        build.cause = self
+        build.route = template
+        return build
+
+    def build_begins(self) -> None:
+        for hook in self.observers.build_started:
+            hook(self)
+
+    def build_ends(self) -> None:
+        for hook in self.observers.build_ended:
             hook(self)
 
 

@@ -155,16 +155,16 @@ class Pipeline:
             # worker is going down: there is no body to carry the request's
             # after() work, so it is handed on here, and the exchange ends.
             if pending in context:
-                after_the_response((), context, environ).close()
+                after_the_response((), context, environ, exchange).close()
             if exchange is not None:
                 context.run(exchange.end)
             raise
         if type(body) is StreamBody:
             body.context = context  # the generator runs later, with cookies() etc. still usable
             # Its generator may still call after(): close() looks then.
-            body = after_the_response(body, context, environ)
+            body = after_the_response(body, context, environ, exchange)
         elif pending in context:  # after() was called: its work runs at close()
-            body = after_the_response(body, context, environ)
+            body = after_the_response(body, context, environ, exchange)
         if exchange is not None and exchange.watch_end:
             body = ObservedBody(body, exchange)
         start_response(status, headers)
