@@ -119,6 +119,9 @@ class App(Pipeline):
         :mod:`microroute.requestids`.
     :param docs: a path (``"/docs"``) to serve an HTML page listing every
         operation, with the OpenAPI document at ``/openapi.json`` (``None``: neither).
+    :param metrics: a path (``"/metrics"``) to serve Prometheus metrics at, never
+        cached and not behind middleware (:mod:`microroute.metrics`; needs the
+        ``metrics`` extra).
     """
 
     def __init__(
@@ -142,6 +145,7 @@ class App(Pipeline):
         handler_timeout: float | None = None,
         docs: str | None = None,
         request_id_header: str | None = "X-Request-ID",
+        metrics: str | None = None,
     ) -> None:
         for router in routers:
             if not isinstance(router, Router):
@@ -167,6 +171,8 @@ class App(Pipeline):
         self._build_id = build_id or os.environ.get("MICROROUTE_BUILD_ID") or None
         self._middleware: list[Middleware] = []
         self._observers: list[Observer] = []
+        #: Paths answered without the middleware around them (the metrics endpoint).
+        self._outside_middleware: set[str] = set()
 
         specs: list[RouteSpec] = []
         found_middleware: Middleware | None = None
@@ -190,6 +196,12 @@ class App(Pipeline):
                 raise StartupError(str(exc)) from None
         if docs is not None:
             specs.extend(docs_router(self.openapi, docs).specs())
+        if metrics is not None:
+            from .metrics import Metrics
+
+            scraped = Metrics(metrics)
+            specs.extend(scraped.router().specs())
+            self._outside_middleware.add(scraped.path)
         self._table = RouteTable(build_routes(specs))
 
         # The stages, innermost first; each gets the settings, none the app.
@@ -222,6 +234,8 @@ class App(Pipeline):
             else None
         )
         Pipeline.__init__(self, settings, self._table, dispatcher, self._errors, proxy_fix)
+        if metrics is not None:
+            self.observe(scraped)
         if found_middleware is not None:
             self.use(found_middleware)
         self._wire_fast_path()
@@ -372,7 +386,9 @@ class App(Pipeline):
         """
         check_middleware(middleware)
         self._middleware.append(middleware)
-        self._call_next = chain(self._middleware, self._core, self._errors)
+        self._call_next = chain(
+            self._middleware, self._core, self._errors, self._outside_middleware
+        )
         self._wire_fast_path()  # middleware must run around cached responses too
         return middleware
 
