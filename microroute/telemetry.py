@@ -78,8 +78,9 @@ CACHE_HEADER = "x-microroute-cache"
 #: The event a span gets when its client left before the body's end.
 DISCONNECTED = "microroute.client_disconnected"
 
-# Where the span lives on its exchange (``exchange.extra``).
+# Where the span, and the cache's answer, live on an exchange (``exchange.extra``).
 _SPAN = "otel.span"
+_CACHE = "otel.cache"
 
 
 class Observable(Protocol):
@@ -91,8 +92,14 @@ class Observable(Protocol):
 class _EnvironGetter(Getter[dict[str, Any]]):
     """Reads propagation headers (``traceparent``) from a WSGI environ."""
 
+    def __init__(self) -> None:
+        self._names: dict[str, str] = {}  # "traceparent" -> "HTTP_TRACEPARENT": a few
+
     def get(self, carrier: dict[str, Any], key: str) -> list[str] | None:
-        value = carrier.get("HTTP_" + key.upper().replace("-", "_"))
+        name = self._names.get(key)
+        if name is None:
+            name = self._names[key] = "HTTP_" + key.upper().replace("-", "_")
+        value = carrier.get(name)
         return None if value is None else [value]
 
     def keys(self, carrier: dict[str, Any]) -> list[str]:
@@ -162,37 +169,42 @@ class Telemetry(Observer):
         otel_context.attach(trace.set_span_in_context(span, parent))
 
     def route_matched(self, exchange: Exchange) -> None:
-        span = exchange.extra[_SPAN]
         method = exchange.method if exchange.method in KNOWN_METHODS else "HTTP"
-        span.update_name(f"{method} {exchange.route}")
-        span.set_attribute("http.route", exchange.route)
+        exchange.extra[_SPAN].update_name(f"{method} {exchange.route}")
 
     def response_started(self, exchange: Exchange, headers: list[tuple[str, str]]) -> None:
-        span = exchange.extra[_SPAN]
-        code = exchange.status_code
-        span.set_attribute("http.response.status_code", code)
         for name, value in reversed(headers):
             if name.lower() == CACHE_HEADER:
-                span.set_attribute("microroute.cache", value)
+                exchange.extra[_CACHE] = value
                 break
         raised = exchange.raised
         if raised is not None:
-            span.record_exception(raised)
-        if code >= 500:
-            error = type(raised).__qualname__ if raised is not None else str(code)
-            span.set_attribute("error.type", error)
-            span.set_status(Status(StatusCode.ERROR))
+            exchange.extra[_SPAN].record_exception(raised)
 
     def response_ended(self, exchange: Exchange) -> None:
         span = exchange.extra[_SPAN]
+        code = exchange.status_code
+        # One call for what the response told: the SDK locks once per call.
+        attributes: dict[str, Any] = {"http.response.body.size": exchange.bytes_sent}
+        if code:
+            attributes["http.response.status_code"] = code
+        if exchange.route is not None:
+            attributes["http.route"] = exchange.route
+        cache = exchange.extra.get(_CACHE)
+        if cache is not None:
+            attributes["microroute.cache"] = cache
         error = exchange.error
         if error is not None:  # the body was cut after its headers went out
             span.record_exception(error)
-            span.set_attribute("error.type", type(error).__qualname__)
+            attributes["error.type"] = type(error).__qualname__
             span.set_status(Status(StatusCode.ERROR, f"the body failed: {error!r}"))
-        elif exchange.disconnected:
+        elif code >= 500:
+            raised = exchange.raised
+            attributes["error.type"] = type(raised).__qualname__ if raised else str(code)
+            span.set_status(Status(StatusCode.ERROR))
+        if exchange.disconnected:
             span.add_event(DISCONNECTED, {"http.response.body.size": exchange.bytes_sent})
-        span.set_attribute("http.response.body.size", exchange.bytes_sent)
+        span.set_attributes(attributes)
         span.end()
         self.duration.record(exchange.duration_ms / 1000.0, _metric_attributes(exchange))
 
@@ -241,8 +253,9 @@ def _metric_attributes(exchange: Exchange) -> dict[str, Any]:
     attributes: dict[str, Any] = {
         "http.request.method": method,
         "url.scheme": exchange.environ.get("wsgi.url_scheme", "http"),
-        "http.response.status_code": exchange.status_code,
     }
+    if exchange.status_code:  # none when the client left before the answer began
+        attributes["http.response.status_code"] = exchange.status_code
     if exchange.route is not None:
         attributes["http.route"] = exchange.route
     if exchange.status_code >= 500 or exchange.error is not None:
