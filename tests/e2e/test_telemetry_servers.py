@@ -6,10 +6,15 @@ reads back, so what a check sees is what the server's process exported.
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import time
+from pathlib import Path
+
 import pytest
 import requests
 import telemetry_checks as checks
-from servers import APPS, REPO, Launcher, Server, Target
+from servers import APPS, REPO, Launcher, Server, Target, free_port, subprocess_env, wait_ready
 
 OBSERVED_APP = Target(
     "observed",
@@ -47,3 +52,39 @@ def test_a_static_build_is_a_child_span(server: Server) -> None:
 
 def test_an_exception_is_recorded(server: Server) -> None:
     checks.check_an_exception_is_recorded(requests, server.url)
+
+
+def test_opentelemetry_instrument_traces_microroute_run(tmp_path: Path) -> None:
+    """No code: ``opentelemetry-instrument microroute run`` finds the entry point."""
+    wrapper = Path(sys.executable).with_name("opentelemetry-instrument")
+    assert wrapper.exists(), "opentelemetry-instrument comes with the test extra"
+    port = free_port()
+    env = {
+        "OTEL_TRACES_EXPORTER": "console",  # spans printed, as JSON, to the log
+        "OTEL_METRICS_EXPORTER": "none",
+        "OTEL_LOGS_EXPORTER": "none",
+        "OTEL_BSP_SCHEDULE_DELAY": "50",
+        "OTEL_SERVICE_NAME": "hello",
+    }
+    argv = [str(wrapper), sys.executable, "-m", "microroute", "run", "examples/hello.py"]
+    log = tmp_path / "instrumented.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [*argv, "--port", str(port)],
+            cwd=REPO,
+            env=subprocess_env(env),
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    server = Server("microroute", f"http://127.0.0.1:{port}", process, log)
+    try:
+        wait_ready(server)
+        assert requests.get(f"{server.url}/hello/Ada", timeout=10).status_code == 200
+        deadline = time.monotonic() + 10
+        while '"name": "GET /hello/[name]"' not in server.output():
+            assert time.monotonic() < deadline, server.output()
+            time.sleep(0.05)
+        assert '"http.route": "/hello/[name]"' in server.output()
+    finally:
+        server.stop()
