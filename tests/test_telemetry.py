@@ -168,10 +168,10 @@ def test_the_instrumentor_instruments_every_app_made_after_it(
     instrumentor.instrument(tracer_provider=provider)
     try:
         app = hello_app()
-        assert any(isinstance(o, Telemetry) for o in app._observing)
+        assert any(isinstance(o, Telemetry) for o in app._observers)
     finally:
         instrumentor.uninstrument()
-    assert not hello_app()._observing
+    assert not any(isinstance(o, Telemetry) for o in hello_app()._observers)
     with TestClient(app) as session:
         session.get("/hello")
     (span,) = exporter.get_finished_spans()
@@ -187,7 +187,7 @@ def test_opentelemetry_instrument_finds_the_entry_point() -> None:
         "from microroute.telemetry import Telemetry\n"
         "api = Router()\n"
         "api.add('/', lambda: {})\n"
-        "print(any(isinstance(o, Telemetry) for o in App(api)._observing))\n"
+        "print(any(isinstance(o, Telemetry) for o in App(api)._observers))\n"
     )
     env = {"OTEL_TRACES_EXPORTER": "none", "OTEL_METRICS_EXPORTER": "none", "PATH": ""}
     env["OTEL_LOGS_EXPORTER"] = "none"
