@@ -188,6 +188,22 @@ SMOKES: list[Smoke] = [
         ),
     ),
     Smoke(
+        "observability",
+        "benchmarks/observability.py",
+        _module("benchmarks.observability", "--smoke"),
+        shows=tuple(
+            rf"^{re.escape(app)}\s+\d+\.\d\d\s+\d+\.\d\d\s"
+            for app in (
+                "microroute",
+                "microroute + OTel",
+                "microroute + metrics",
+                "microroute + OTel + metrics",
+                "Falcon + OTel",
+                "FastAPI + OTel",
+            )
+        ),
+    ),
+    Smoke(
         "sse_streams",
         "benchmarks/sse_streams.py",
         ("benchmarks/sse_streams.py", "--smoke"),
