@@ -117,6 +117,9 @@ class App(Pipeline):
     :param request_id_header: the header that carries each request's id, in and
         out (``X-Request-ID``); ``None`` turns request ids off. See
         :mod:`microroute.requestids`.
+    :param access_log: write one ``microroute.access`` record per request while
+        that logger is enabled for INFO (:mod:`microroute.logs`); ``False``
+        writes none and costs nothing, as uvicorn's ``access_log=False``.
     :param docs: a path (``"/docs"``) to serve an HTML page listing every
         operation, with the OpenAPI document at ``/openapi.json`` (``None``: neither).
     :param metrics: a path (``"/metrics"``) to serve Prometheus metrics at, never
@@ -145,6 +148,7 @@ class App(Pipeline):
         handler_timeout: float | None = None,
         docs: str | None = None,
         request_id_header: str | None = "X-Request-ID",
+        access_log: bool = True,
         metrics: str | None = None,
     ) -> None:
         for router in routers:
@@ -246,7 +250,8 @@ class App(Pipeline):
                     f"request_id_header must be a header name, got {request_id_header!r}"
                 )
             self.observe(RequestIds(request_id_header))
-        self.observe(AccessLog())
+        if access_log:
+            self.observe(AccessLog())
 
     @property
     def debug(self) -> bool:

@@ -67,7 +67,7 @@ APPS: list[AppSpec] = [
     AppSpec("microroute", "microroute (decorators)", "benchmarks.apps.microroute_decorators:app"),
     AppSpec(
         "microroute-bare",
-        "microroute (request ids off)",
+        "microroute (ids, access log off)",
         "benchmarks.apps.microroute_decorators:bare",
     ),
     AppSpec(
