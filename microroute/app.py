@@ -269,32 +269,39 @@ class App(Pipeline):
             self._build_id = default_build_id(self._table.routes)
         return self._build_id
 
-    def revalidate_path(self, path: str, *, subtree: bool = False) -> int:
-        """Drop the cached response of *path*; returns how many entries went.
+    def revalidate_path(self, path: str, *, subtree: bool = False, expire: bool = False) -> int:
+        """Revalidate the cached response of *path*; returns how many entries it reached.
 
-        With ``subtree=True`` everything below *path* goes too
+        As Next.js 16's ``revalidatePath`` with the ``"max"`` profile: the entry
+        turns stale, and the next request gets the old response while one build
+        refreshes it. ``expire=True`` drops it instead, so the next request
+        waits for a fresh one (a webhook, reading your own write). With
+        ``subtree=True`` everything below *path* too
         (``app.revalidate_path("/blog", subtree=True)``). With a shared store
-        this reaches every worker; a ``RedisStore`` invalidates a subtree with
+        this reaches every worker; a ``RedisStore`` revalidates a subtree with
         one counter, without finding its entries, so it returns 0 for one.
         """
         if self._cache is None:
             return 0
         # Entries are keyed by the WSGI path: UTF-8 bytes spelled as latin-1.
         key = normalize_path(unquote(path)).encode().decode("latin-1")
-        return self._cache.delete_path(key, subtree)
+        return self._cache.delete_path(key, subtree, expire)
 
-    def revalidate_tag(self, tag: str) -> int:
-        """Drop every cached response of every route whose config has *tag*.
+    def revalidate_tag(self, tag: str, *, expire: bool = False) -> int:
+        """Revalidate every cached response and ``@cached`` value carrying *tag*.
 
-        As Next.js's ``revalidateTag``: ``tags = ["posts"]`` in a ``route.py``
-        (or ``@route.get("/posts", tags=["posts"])``), then
-        ``app.revalidate_tag("posts")`` after a write. With a shared store this
-        reaches every worker. Returns how many entries went (0 on a
-        ``RedisStore``, which invalidates a tag with one counter, race-free).
+        As Next.js 16's ``revalidateTag(tag, "max")``: ``tags = ["posts"]`` in a
+        ``route.py`` (or ``@route.get("/posts", tags=["posts"])``, or
+        ``@cached(tags=["posts"])``), then ``app.revalidate_tag("posts")`` after
+        a write. By default tagged entries turn stale: the next request gets
+        the old one while one build refreshes it. ``expire=True`` drops them,
+        so the next request waits for a fresh one. With a shared store this
+        reaches every worker. Returns how many entries it reached (0 on a
+        ``RedisStore``, which revalidates a tag with one counter, race-free).
         """
         if self._cache is None:
             return 0
-        return self._cache.delete_tag(tag)
+        return self._cache.delete_tag(tag, expire)
 
     def route_table(self) -> list[dict[str, str]]:
         """One row per route: methods, path, source, and static or dynamic, with why.

@@ -62,14 +62,19 @@ def blogger(name: str):
 
 
 @api.post("/revalidate/tag/[tag]")
-def revalidate_tag(tag: str):
-    return {"returned": app.revalidate_tag(tag)}
+def revalidate_tag(tag: str, request: Request):
+    """``?expire=1``: expire the entries (the next request waits); else they turn stale."""
+    expire = request.args.get("expire") == "1"
+    return {"returned": app.revalidate_tag(tag, expire=expire)}
 
 
 @api.post("/revalidate/path")
 def revalidate_path(request: Request):
     body = request.json
-    return {"returned": app.revalidate_path(body["path"], subtree=body.get("subtree", False))}
+    returned = app.revalidate_path(
+        body["path"], subtree=body.get("subtree", False), expire=body.get("expire", False)
+    )
+    return {"returned": returned}
 
 
 app = App(api, cache=RedisStore(URL, timeout=2.0, lock_seconds=LOCK_SECONDS))
