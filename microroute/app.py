@@ -32,6 +32,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from .buildid import default_build_id
 from .builds import Builder
 from .cache import DEFAULT_MAX_BYTES, CacheStore, MemoryStore, RouteCache, static_reason
+from .datacache import DataCache, register
 from .discovery import discover, discover_middleware
 from .dispatch import Dispatcher
 from .errorpages import ErrorHandler, ErrorPages
@@ -206,6 +207,9 @@ class App(Pipeline):
             shared = not isinstance(store, MemoryStore)
             build_id = self.build_id if shared else ""
             self._cache = RouteCache(store, self._builder.build, runner.run, build_id)
+        # @cached functions called while this app serves (and outside any request,
+        # until another App is made) keep their values in the same store.
+        register(self._table, DataCache(self._cache.store if self._cache is not None else None))
         for route in self._table.routes:
             get = route.endpoints.get("GET")
             if get is not None:
@@ -302,6 +306,11 @@ class App(Pipeline):
         if self._cache is None:
             return 0
         return self._cache.delete_tag(tag, expire)
+
+    @property
+    def cache_store(self) -> CacheStore | None:
+        """Where this app's static responses and ``@cached`` values live (None: cache off)."""
+        return self._cache.store if self._cache is not None else None
 
     def route_table(self) -> list[dict[str, str]]:
         """One row per route: methods, path, source, and static or dynamic, with why.
