@@ -22,7 +22,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import unquote
@@ -54,6 +54,7 @@ from .settings import (
     proxy_hops,
 )
 from .table import Route, RouteTable, build_routes
+from .warming import static_paths, warm
 
 __all__ = ["App"]
 
@@ -306,6 +307,16 @@ class App(Pipeline):
         if self._cache is None:
             return 0
         return self._cache.delete_tag(tag, expire)
+
+    def warm(self, paths: Iterable[str] = ()) -> list[tuple[str, str]]:
+        """Build the static entries of this build id now, before traffic arrives.
+
+        Every static route without parameters, the paths each route file's
+        ``generate_static_params()`` lists, and *paths*, built as at build
+        time and stored; returns ``(path, what happened)`` for each
+        (:mod:`microroute.warming`). ``microroute warm`` calls this.
+        """
+        return warm(self._table, self._cache, dict.fromkeys([*static_paths(self._table), *paths]))
 
     @property
     def cache_store(self) -> CacheStore | None:
