@@ -216,3 +216,23 @@ def sentinel_primary(sentinel_port: int) -> int:
     with redis.Redis(port=sentinel_port, socket_timeout=1) as sentinel:
         _host, port = sentinel.sentinel_get_master_addr_by_name(SENTINEL_NAME)
     return int(port)
+
+
+def failover_ready(sentinel_port: int) -> bool:
+    """Whether the Sentinel on *sentinel_port* knows a healthy replica to promote.
+
+    After a failover the old primary becomes a replica only once a Sentinel's next
+    INFO round (every 10 s) converts it; a failover asked for before that is aborted
+    ("no good slave").
+    """
+    import redis
+
+    with redis.Redis(port=sentinel_port, socket_timeout=1) as sentinel:
+        primary_port = sentinel_primary(sentinel_port)
+        replicas = sentinel.sentinel_slaves(SENTINEL_NAME)
+    return any(
+        replica["flags"] == "slave"
+        and replica.get("master-link-status") == "ok"
+        and int(replica.get("master-port", 0)) == primary_port
+        for replica in replicas
+    )
