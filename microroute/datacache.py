@@ -21,7 +21,8 @@ routes' tags: ``app.revalidate_tag("posts")`` refreshes both.
 
 **Keys.** Arguments are encoded with msgspec (JSON: ``None``, bools, numbers,
 strings, lists, dicts, dataclasses, ``msgspec.Struct``, datetimes, UUIDs...)
-in a deterministic order and hashed, so a key is short whatever the
+in a deterministic order: ``shop.prices.price:["tea",3]``, or when that is
+longer than 64 bytes a BLAKE2 hash of it, so a key is short whatever the
 arguments. An argument msgspec cannot encode (an object with no defined key: a
 DB connection, a ``self``) is a :class:`CacheKeyError` at call time naming the
 function and the argument; give its class a ``__cache_key__()`` method
@@ -64,8 +65,10 @@ __all__ = ["CacheKeyError", "CachedFunction", "DataCache", "cached", "register"]
 logger = logging.getLogger("microroute")
 
 R = TypeVar("R")
-#: A key shows this much of the function's name (then a hash of everything).
+#: A key shows this much of the function's name, then its encoded arguments when
+#: they are this short, else a hash of the name and the arguments.
 _NAME_CHARS = 100
+_LITERAL_BYTES = 64
 
 
 class CacheKeyError(TypeError):
@@ -289,6 +292,8 @@ class CachedFunction(Generic[R]):
         self.name = f"{function.__module__}.{function.__qualname__}"
         self._prefix = self.name[:_NAME_CHARS] + ":"
         self._salt = self.name.encode() + b"\0"
+        #: A whole name in the key lets short arguments stand in it as they are.
+        self._literal = len(self.name) <= _NAME_CHARS
         self._signature = inspect.signature(function)
         parameters = self._signature.parameters.values()
         #: Calls with exactly this many positional arguments skip binding.
@@ -328,8 +333,10 @@ class CachedFunction(Generic[R]):
             encoded = self._keys.encode(values)
         except (TypeError, ValueError, OverflowError):
             raise self._unkeyable(values) from None
+        if self._literal and len(encoded) <= _LITERAL_BYTES:  # short: readable, no hash
+            return tuple.__new__(DataKey, (self._prefix + encoded.decode(),))  # fast DataKey()
         digest = hashlib.blake2b(self._salt + encoded, digest_size=20)
-        return DataKey(self._prefix + digest.hexdigest())
+        return tuple.__new__(DataKey, (self._prefix + "#" + digest.hexdigest(),))
 
     def _unkeyable(self, values: tuple[Any, ...]) -> CacheKeyError:
         names = list(self._signature.parameters)
