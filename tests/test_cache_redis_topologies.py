@@ -1,7 +1,7 @@
 """RedisStore on every deployment redis-py speaks to: URLs, a 3-primary Cluster, Sentinel.
 
 Two apps here are two 'workers' in one process (each its own router, handler
-and client); tests/e2e/test_cache_redis_topologies.py runs real worker
+and client); tests/e2e/test_cache_topology_servers.py runs real worker
 processes. The Cluster and the Sentinel group are real servers on 127.0.0.1
 (see conftest.py), stopped by PID.
 """

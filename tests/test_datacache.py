@@ -1,6 +1,6 @@
 """The data cache: ``@cached`` functions in the app's store (memory, or a real Redis).
 
-tests/e2e/test_cache_redis_topologies.py runs the same across worker processes.
+tests/e2e/test_cache_topology_servers.py runs the same across worker processes.
 """
 
 from __future__ import annotations

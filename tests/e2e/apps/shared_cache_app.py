@@ -1,7 +1,7 @@
 """One worker of several sharing a RedisStore: slow builds, tagged posts, held builds.
 
 Started twice (two processes, one Redis) by ``test_cache_redis_workers.py``, and
-by ``test_cache_redis_topologies.py`` on a Redis Cluster (``CACHE_REDIS_CLUSTER``,
+by ``test_cache_topology_servers.py`` on a Redis Cluster (``CACHE_REDIS_CLUSTER``,
 a node's port) or behind Sentinels (``CACHE_REDIS_SENTINELS``, their ports), with
 ``@cached`` values under ``/data/``.
 Handlers count their runs in Redis (``runs:NAME``) so the workers' runs add
