@@ -22,7 +22,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import unquote
@@ -32,6 +32,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from .buildid import default_build_id
 from .builds import Builder
 from .cache import DEFAULT_MAX_BYTES, CacheStore, MemoryStore, RouteCache, static_reason
+from .datacache import DataCache, register
 from .discovery import discover, discover_middleware
 from .dispatch import Dispatcher
 from .errorpages import ErrorHandler, ErrorPages
@@ -53,6 +54,7 @@ from .settings import (
     proxy_hops,
 )
 from .table import Route, RouteTable, build_routes
+from .warming import static_paths, warm
 
 __all__ = ["App"]
 
@@ -222,6 +224,9 @@ class App(Pipeline):
             shared = not isinstance(store, MemoryStore)
             build_id = self.build_id if shared else ""
             self._cache = RouteCache(store, self._builder.build, runner.run, build_id)
+        # @cached functions called while this app serves (and outside any request,
+        # until another App is made) keep their values in the same store.
+        register(self._table, DataCache(self._cache.store if self._cache is not None else None))
         for route in self._table.routes:
             get = route.endpoints.get("GET")
             if get is not None:
@@ -288,32 +293,54 @@ class App(Pipeline):
             self._build_id = default_build_id(self._table.routes)
         return self._build_id
 
-    def revalidate_path(self, path: str, *, subtree: bool = False) -> int:
-        """Drop the cached response of *path*; returns how many entries went.
+    def revalidate_path(self, path: str, *, subtree: bool = False, expire: bool = False) -> int:
+        """Revalidate the cached response of *path*; returns how many entries it reached.
 
-        With ``subtree=True`` everything below *path* goes too
+        As Next.js 16's ``revalidatePath`` with the ``"max"`` profile: the entry
+        turns stale, and the next request gets the old response while one build
+        refreshes it. ``expire=True`` drops it instead, so the next request
+        waits for a fresh one (a webhook, reading your own write). With
+        ``subtree=True`` everything below *path* too
         (``app.revalidate_path("/blog", subtree=True)``). With a shared store
-        this reaches every worker; a ``RedisStore`` invalidates a subtree with
+        this reaches every worker; a ``RedisStore`` revalidates a subtree with
         one counter, without finding its entries, so it returns 0 for one.
         """
         if self._cache is None:
             return 0
         # Entries are keyed by the WSGI path: UTF-8 bytes spelled as latin-1.
         key = normalize_path(unquote(path)).encode().decode("latin-1")
-        return self._cache.delete_path(key, subtree)
+        return self._cache.delete_path(key, subtree, expire)
 
-    def revalidate_tag(self, tag: str) -> int:
-        """Drop every cached response of every route whose config has *tag*.
+    def revalidate_tag(self, tag: str, *, expire: bool = False) -> int:
+        """Revalidate every cached response and ``@cached`` value carrying *tag*.
 
-        As Next.js's ``revalidateTag``: ``tags = ["posts"]`` in a ``route.py``
-        (or ``@route.get("/posts", tags=["posts"])``), then
-        ``app.revalidate_tag("posts")`` after a write. With a shared store this
-        reaches every worker. Returns how many entries went (0 on a
-        ``RedisStore``, which invalidates a tag with one counter, race-free).
+        As Next.js 16's ``revalidateTag(tag, "max")``: ``tags = ["posts"]`` in a
+        ``route.py`` (or ``@route.get("/posts", tags=["posts"])``, or
+        ``@cached(tags=["posts"])``), then ``app.revalidate_tag("posts")`` after
+        a write. By default tagged entries turn stale: the next request gets
+        the old one while one build refreshes it. ``expire=True`` drops them,
+        so the next request waits for a fresh one. With a shared store this
+        reaches every worker. Returns how many entries it reached (0 on a
+        ``RedisStore``, which revalidates a tag with one counter, race-free).
         """
         if self._cache is None:
             return 0
-        return self._cache.delete_tag(tag)
+        return self._cache.delete_tag(tag, expire)
+
+    def warm(self, paths: Iterable[str] = ()) -> list[tuple[str, str]]:
+        """Build the static entries of this build id now, before traffic arrives.
+
+        Every static route without parameters, the paths each route file's
+        ``generate_static_params()`` lists, and *paths*, built as at build
+        time and stored; returns ``(path, what happened)`` for each
+        (:mod:`microroute.warming`). ``microroute warm`` calls this.
+        """
+        return warm(self._table, self._cache, dict.fromkeys([*static_paths(self._table), *paths]))
+
+    @property
+    def cache_store(self) -> CacheStore | None:
+        """Where this app's static responses and ``@cached`` values live (None: cache off)."""
+        return self._cache.store if self._cache is not None else None
 
     def route_table(self) -> list[dict[str, str]]:
         """One row per route: methods, path, source, and static or dynamic, with why.

@@ -177,6 +177,21 @@ SMOKES: list[Smoke] = [
         ),
     ),
     Smoke(
+        "data_cache",
+        "benchmarks/data_cache.py",
+        _module("benchmarks.data_cache", "--smoke"),
+        shows=tuple(
+            rf"^  {re.escape(label)}\s+\d+\.\d{{3}}\s+\d+\s+[\d.]+x$"
+            for label in (
+                "functools.lru_cache",
+                "cachetools TTLCache",
+                "@cached (memory)",
+                "@cached (Redis)",
+            )
+        ),
+        needs=("redis-server",),
+    ),
+    Smoke(
         "typed",
         "benchmarks/typed.py",
         _module("benchmarks.typed", "--smoke"),

@@ -88,7 +88,7 @@ def test_revalidate_path_reaches_every_app(redis_url, client_for, calls):
     a.get("/report")
     assert b.get("/report?format=short").headers[CACHE] == "HIT"
 
-    assert app_a.revalidate_path("/report") == 1
+    assert app_a.revalidate_path("/report", expire=True) == 1
     again = b.get("/report")
     assert (again.headers[CACHE], again.json()) == ("MISS", {"made_by": "b"})
     assert a.get("/report").json() == {"made_by": "b"}
@@ -103,7 +103,7 @@ def test_revalidate_subtree_reaches_every_app(redis_url, client_for, calls):
         a.get(f"/blog/{slug}")
     a.get("/report")
     # One generation bump reaches them without listing them: no count to give.
-    assert app_b.revalidate_path("/blog", subtree=True) == 0
+    assert app_b.revalidate_path("/blog", subtree=True, expire=True) == 0
     assert a.get("/blog/one").headers[CACHE] == "MISS"
     assert b.get("/blog/two").json() == {"slug": "two", "made_by": "b"}
     assert b.get("/report").headers[CACHE] == "HIT"
@@ -269,7 +269,7 @@ def test_a_lock_whose_holder_died_expires(redis_url, calls):
 
     app = App(api, cache=RedisStore(redis_url), build_id="b")
     with redis.Redis.from_url(redis_url) as raw:  # a worker took the lock and died
-        raw.set("{microroute:b}:l:/page", "dead-worker", px=300)
+        raw.set("{microroute:b}:l:p:/page", "dead-worker", px=300)
     started = time.monotonic()
     response = TestClient(app).get("/page")
     assert (response.status_code, response.headers[CACHE]) == (200, "MISS")
@@ -296,6 +296,6 @@ def test_revalidate_tag_reaches_entries_another_worker_wrote(redis_url, calls):
     a.get("/posts/1")
     a.get("/posts/2")
     assert b.get("/posts/1").headers[CACHE] == "HIT"
-    assert app_b.revalidate_tag("posts") == 0  # one INCR: the entries are not counted
+    assert app_b.revalidate_tag("posts", expire=True) == 0  # one INCR: the entries are not counted
     assert b.get("/posts/2").json() == {"id": "2", "by": "b"}
     assert a.get("/posts/1").headers[CACHE] == "MISS"

@@ -64,7 +64,7 @@ def test_an_entry_built_before_a_revalidation_and_stored_after_it_is_never_serve
     entry = Entry("200 OK", [], b"old", created=time.time(), revalidate=None, tags=("posts",))
 
     entry.generations = store.generations("/posts/1", ("posts",))  # the build begins
-    assert other.revalidate_tag("posts") == 0  # another worker, meanwhile
+    assert other.revalidate_tag("posts", expire=True) == 0  # another worker, meanwhile
     store.set("/posts/1", entry)  # the build ends
     assert store.get("/posts/1", ("posts",)) is None
     assert store.get("/posts/1") is None  # also without the caller naming the tags
@@ -74,7 +74,7 @@ def test_an_entry_built_before_a_revalidation_and_stored_after_it_is_never_serve
     store.set("/posts/1", fresh)
     found = store.get("/posts/1", ("posts",))
     assert found is not None and found.body == b"new"
-    other.revalidate_tag("posts")  # nothing escapes a later revalidation
+    other.revalidate_tag("posts", expire=True)  # nothing escapes a later revalidation
     assert store.get("/posts/1", ("posts",)) is None
 
 
@@ -97,7 +97,7 @@ def test_a_revalidation_during_a_build_is_not_lost(redis_url, calls):
     building = threading.Thread(target=lambda: results.append(edition(a, "/posts/1")))
     building.start()
     assert entered.wait(10)
-    b.app.revalidate_tag("posts")
+    b.app.revalidate_tag("posts", expire=True)
     release.set()
     building.join(10)
     assert results == [("MISS", 1)]
@@ -117,21 +117,21 @@ def test_revalidate_path_exact_drops_one_path_and_lists_no_keys(redis_url, calls
             assert edition(a, path) == ("MISS", 1)
             assert edition(b, path) == ("HIT", 1)
 
-        assert b_app.revalidate_path("/blog/one") == 1
-        assert b_app.revalidate_path("/blog/one") == 0  # gone already
+        assert b_app.revalidate_path("/blog/one", expire=True) == 1
+        assert b_app.revalidate_path("/blog/one", expire=True) == 0  # gone already
         assert edition(a, "/blog/one") == ("MISS", 2)
         assert edition(a, "/blog/one/deep") == ("HIT", 1)
 
-        assert b_app.revalidate_path("/blog/", subtree=True) == 0  # not counted
+        assert b_app.revalidate_path("/blog/", subtree=True, expire=True) == 0  # not counted
         assert edition(a, "/blog/one/deep") == ("MISS", 2)
         assert edition(a, "/blog/one") == ("MISS", 3)
         assert edition(a, "/blogger") == ("HIT", 1)
 
-        b_app.revalidate_tag("posts")
+        b_app.revalidate_tag("posts", expire=True)
         assert edition(a, "/posts/1") == ("MISS", 2)
         assert edition(b, "/blogger") == ("HIT", 1)
 
-        b_app.revalidate_path("/", subtree=True)
+        b_app.revalidate_path("/", subtree=True, expire=True)
         assert edition(a, "/blogger") == ("MISS", 2)
         stats = raw.info("commandstats")
     assert not {"cmdstat_scan", "cmdstat_keys"} & set(stats), stats
@@ -160,7 +160,7 @@ def test_a_revalidation_outlasts_every_entry_it_reached(redis_url, calls):
     app = App(api, cache=RedisStore(redis_url, ttl=0.5), build_id="b")
     client = TestClient(app)
     assert edition(client, "/posts/1") == ("MISS", 1)  # kept 30.5 s
-    app.revalidate_tag("posts")
+    app.revalidate_tag("posts", expire=True)
     time.sleep(1)  # past the store's ttl, well within the entry's lifetime
     assert edition(client, "/posts/1") == ("MISS", 2)
 
@@ -199,11 +199,11 @@ def test_every_operation_works_on_redis_cluster(redis_cluster, calls, caplog):
         for path in ("/posts/1", "/blog/a/b", "/blogger"):
             assert edition(a, path) == ("MISS", 1)
             assert edition(b, path) == ("HIT", 1)
-        b_app.revalidate_tag("posts")
+        b_app.revalidate_tag("posts", expire=True)
         assert edition(a, "/posts/1") == ("MISS", 2)
-        assert b_app.revalidate_path("/blogger") == 1
+        assert b_app.revalidate_path("/blogger", expire=True) == 1
         assert edition(a, "/blogger") == ("MISS", 2)
-        b_app.revalidate_path("/blog", subtree=True)
+        b_app.revalidate_path("/blog", subtree=True, expire=True)
         assert edition(a, "/blog/a/b") == ("MISS", 2)
         assert edition(b, "/blog/a/b") == ("HIT", 2)
     assert caplog.text == ""

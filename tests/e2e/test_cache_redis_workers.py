@@ -91,9 +91,9 @@ def test_the_build_lock_of_a_worker_that_died_expires(
 
 
 REVALIDATIONS = {
-    "tag": ("/revalidate/tag/posts", None),
-    "path": ("/revalidate/path", {"path": "/posts/1"}),
-    "subtree": ("/revalidate/path", {"path": "/posts", "subtree": True}),
+    "tag": ("/revalidate/tag/posts?expire=1", None),
+    "path": ("/revalidate/path", {"path": "/posts/1", "expire": True}),
+    "subtree": ("/revalidate/path", {"path": "/posts", "subtree": True, "expire": True}),
 }
 
 
@@ -142,7 +142,7 @@ def test_invalidation_across_workers_lists_no_keys(
         assert edition(b, path) == ("HIT", 1)
 
     before = raw.info("commandstats")
-    exact = {"path": "/blog/one"}
+    exact = {"path": "/blog/one", "expire": True}
     assert requests.post(b.url + "/revalidate/path", json=exact, timeout=TIMEOUT).json() == {
         "returned": 1
     }
@@ -157,13 +157,13 @@ def test_invalidation_across_workers_lists_no_keys(
     assert edition(a, "/blog/one") == ("MISS", 2)
     assert edition(a, "/blog/two/deep") == ("HIT", 1)
 
-    subtree = {"path": "/blog", "subtree": True}
+    subtree = {"path": "/blog", "subtree": True, "expire": True}
     requests.post(a.url + "/revalidate/path", json=subtree, timeout=TIMEOUT)
     assert edition(b, "/blog/two/deep") == ("MISS", 2)
     assert edition(b, "/blog/one") == ("MISS", 3)
     assert edition(b, "/blogger/x") == ("HIT", 1)
 
-    requests.post(b.url + "/revalidate/tag/posts", timeout=TIMEOUT)
+    requests.post(b.url + "/revalidate/tag/posts?expire=1", timeout=TIMEOUT)
     assert edition(a, "/posts/1") == ("MISS", 2)
 
     stats = raw.info("commandstats")
