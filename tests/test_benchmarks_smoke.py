@@ -207,7 +207,7 @@ SMOKES: list[Smoke] = [
         "benchmarks/observability.py",
         _module("benchmarks.observability", "--smoke"),
         shows=tuple(
-            rf"^{re.escape(app)}\s+\d+\.\d\d\s+\d+\.\d\d\s"
+            rf"^{re.escape(app)}\s+\d+\.\d\d\s+-?\d+\.\d\d\s"
             for app in (
                 "microroute",
                 "microroute + OTel",
