@@ -13,6 +13,10 @@ order so machine noise hits them alike; the figure kept is the median
 µs/request over the rounds.
 
     python -m benchmarks.cache_hit [--rounds 200] [--batch 0.01]
+    python -m benchmarks.cache_hit --smoke    # one round of 1 ms batches: it works
+
+A smoke run checks the answers and prints the table, but its figures mean
+nothing, so it does not hold them to the target.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ from .calls import call, check, header, make_caller
 from .inprocess import _calibrate
 
 TARGET = 0.8  # HIT requests/s as a fraction of raw WSGI's
+SMOKE = {"rounds": 1, "batch": 0.001}  # under --smoke; an option given still wins
 
 
 def _endpoint() -> Endpoint:
@@ -88,10 +93,18 @@ def measure(rounds: int, batch: float) -> dict[str, float]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.cache_hit", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.cache_hit",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--rounds", type=int, default=200, help="interleaved rounds")
     parser.add_argument("--batch", type=float, default=0.01, help="seconds per batch")
+    parser.add_argument("--smoke", action="store_true", help="the tiniest run (see above)")
     args = parser.parse_args(argv)
+    if args.smoke:  # again, with the smoke defaults
+        parser.set_defaults(**SMOKE)
+        args = parser.parse_args(argv)
 
     print(f"GET /hello in-process, Python {sys.version.split()[0]}, median of {args.rounds} rounds")
     results = measure(args.rounds, args.batch)
@@ -109,7 +122,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "with a pass-through middleware (it runs on every HIT): HIT is"
         f" {results['uncached + mw'] / results['HIT + middleware']:.2f}x the uncached handler"
     )
-    return 0 if hit_ratio >= TARGET else 1
+    return 0 if args.smoke or hit_ratio >= TARGET else 1
 
 
 if __name__ == "__main__":

@@ -3,6 +3,8 @@
 Each command stores its own section (``inprocess``, ``http``, ``scaling``), with
 the machine it ran on and when, so running one command keeps the others'
 latest results and ``python -m benchmarks report`` renders whatever is there.
+A ``--smoke`` run stores into ``smoke.json`` beside it instead, so its
+meaningless figures never replace a real run's.
 """
 
 from __future__ import annotations
@@ -14,9 +16,10 @@ from typing import Any
 
 from .machine import describe
 
-__all__ = ["RESULTS", "load", "save"]
+__all__ = ["RESULTS", "SMOKE_RESULTS", "load", "save"]
 
 RESULTS = Path(__file__).parent / "results" / "latest.json"
+SMOKE_RESULTS = RESULTS.with_name("smoke.json")
 
 
 def load(path: Path = RESULTS) -> dict[str, Any]:

@@ -11,6 +11,9 @@
   each time: the first scan ("cold") and a second one of the same folder.
 * **Memory.** ``tracemalloc``: bytes allocated by building ``Router`` + ``App``
   for 1,000 and 10,000 routes, per route (handler functions excluded).
+
+``--smoke`` runs the same steps at :data:`SMOKE` sizes (a few seconds), to
+prove they work; its figures mean nothing.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ import time
 import tracemalloc
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from microroute import App, Router
 
@@ -32,12 +35,22 @@ from .apps.microroute_decorators import CACHE_OFF
 from .calls import make_environ
 from .stats import MICRO, TIMES, render, summary
 
-__all__ = ["run", "tables"]
+__all__ = ["FULL", "SMOKE", "Sizes", "run", "tables"]
 
 KINDS = ("static", "param", "catchall")
-MATCH_SIZES = (10, 100, 1_000, 10_000)
-DISCOVERY_SIZES = (10, 100, 1_000)
-MEMORY_SIZES = (1_000, 10_000)
+
+
+class Sizes(NamedTuple):
+    """How many routes each step builds, and how often discovery is repeated."""
+
+    match: tuple[int, ...]
+    discovery: tuple[int, ...]
+    memory: tuple[int, ...]
+    discovery_reps: int
+
+
+FULL = Sizes((10, 100, 1_000, 10_000), (10, 100, 1_000), (1_000, 10_000), 3)
+SMOKE = Sizes((10, 100), (10,), (100,), 1)
 
 
 def _static() -> dict[str, bool]:
@@ -100,11 +113,13 @@ def _runner(app: App, paths: Sequence[str]) -> Callable[[int], None]:
     return run
 
 
-def match_cost(reps: int, batch: int, log: Callable[[str], None]) -> dict[str, Any]:
+def match_cost(
+    reps: int, batch: int, log: Callable[[str], None], sizes: Sequence[int] = FULL.match
+) -> dict[str, Any]:
     rng = random.Random(7)
     cells: list[tuple[int, str, Callable[[int], None]]] = []
     build: dict[str, float] = {}
-    for n in MATCH_SIZES:
+    for n in sizes:
         start = time.perf_counter()
         app = build_app(n)
         build[str(n)] = time.perf_counter() - start
@@ -124,7 +139,7 @@ def match_cost(reps: int, batch: int, log: Callable[[str], None]) -> dict[str, A
     for (n, name, _), cell in zip(cells, samples, strict=True):
         results.setdefault(name, {})[str(n)] = summary(cell)
     for by_size in results.values():
-        smallest = by_size[str(MATCH_SIZES[0])]["median"]
+        smallest = by_size[str(sizes[0])]["median"]
         for entry in by_size.values():
             entry["vs_smallest"] = entry["median"] / smallest
     return {"results": results, "build_seconds": build, "batch": batch, "reps": reps}
@@ -151,10 +166,12 @@ def _forget(root: Path) -> None:
     sys.path[:] = [p for p in sys.path if not p.startswith(prefix)]
 
 
-def discovery(reps: int, log: Callable[[str], None]) -> dict[str, Any]:
-    log(f"  discovery: {', '.join(map(str, DISCOVERY_SIZES))} route files x {reps}")
+def discovery(
+    reps: int, log: Callable[[str], None], sizes: Sequence[int] = FULL.discovery
+) -> dict[str, Any]:
+    log(f"  discovery: {', '.join(map(str, sizes))} route files x {reps}")
     results: dict[str, dict[str, Any]] = {}
-    for n in DISCOVERY_SIZES:
+    for n in sizes:
         cold: list[float] = []
         again: list[float] = []
         for _ in range(reps):
@@ -179,10 +196,10 @@ def discovery(reps: int, log: Callable[[str], None]) -> dict[str, Any]:
     return {"results": results, "reps": reps, "writes_bytecode": not sys.dont_write_bytecode}
 
 
-def memory(log: Callable[[str], None]) -> dict[str, Any]:
-    log(f"  memory: {', '.join(map(str, MEMORY_SIZES))} routes under tracemalloc")
+def memory(log: Callable[[str], None], sizes: Sequence[int] = FULL.memory) -> dict[str, Any]:
+    log(f"  memory: {', '.join(map(str, sizes))} routes under tracemalloc")
     results: dict[str, Any] = {}
-    for n in MEMORY_SIZES:
+    for n in sizes:
         gc.collect()
         tracemalloc.start()
         try:
@@ -197,11 +214,16 @@ def memory(log: Callable[[str], None]) -> dict[str, Any]:
     return {"results": results}
 
 
-def run(reps: int = 9, batch: int = 2_000, log: Callable[[str], None] = print) -> dict[str, Any]:
+def run(
+    reps: int = 9,
+    batch: int = 2_000,
+    log: Callable[[str], None] = print,
+    sizes: Sizes = FULL,
+) -> dict[str, Any]:
     return {
-        "match": match_cost(reps, batch, log),
-        "discovery": discovery(3, log),
-        "memory": memory(log),
+        "match": match_cost(reps, batch, log, sizes.match),
+        "discovery": discovery(sizes.discovery_reps, log, sizes.discovery),
+        "memory": memory(log, sizes.memory),
     }
 
 
@@ -209,7 +231,7 @@ def tables(data: dict[str, Any], markdown: bool = False) -> list[tuple[str, str]
     """(title, table) pairs: match cost, discovery, memory."""
     out: list[tuple[str, str]] = []
     match = data["match"]["results"]
-    sizes = [str(n) for n in MATCH_SIZES]
+    sizes = list(next(iter(match.values())))  # as measured: a smoke run measures fewer
     header = ["request", *[f"{int(n):,} routes" for n in sizes], f"{sizes[-1]}/{sizes[0]}"]
     rows = [
         [

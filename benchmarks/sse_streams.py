@@ -24,6 +24,10 @@ subprocess. Both raise their soft fd limit to the hard limit.
     python benchmarks/sse_streams.py                          # 10,000 clients, 20 s each app
     python benchmarks/sse_streams.py --clients 2000 --server gunicorn
     python benchmarks/sse_streams.py --clients 500 --seconds 5 --apps raw,eventstream
+    python benchmarks/sse_streams.py --smoke                  # 3 clients, 1 s: CI's (~15 s)
+
+A smoke run proves every app still serves its streams: its figures mean
+nothing, but it exits non-zero if a client could not connect.
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -47,6 +52,7 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 APPS = ("raw", "eventstream", "eventstream-nohb")
 READY_TIMEOUT = 30.0
+SMOKE = {"clients": 3, "seconds": 1.0}  # under --smoke; an option given still wins
 
 
 def raise_fd_limit() -> int:
@@ -225,11 +231,13 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def wait_ready(port: int, process: subprocess.Popen[bytes]) -> None:
+def wait_ready(port: int, process: subprocess.Popen[bytes], log: Path) -> None:
     deadline = time.monotonic() + READY_TIMEOUT
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise SystemExit(f"the server exited with {process.returncode}")
+            # Say why: a server that cannot start is how this benchmark went unrun.
+            output = log.read_text(errors="replace")[-2000:].strip()
+            raise SystemExit(f"the server exited with {process.returncode}:\n{output}")
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=1):
                 return
@@ -249,7 +257,7 @@ def worker_pid(master: int) -> int:
     raise SystemExit("no gunicorn worker")
 
 
-def start_server(kind: str, app: str, port: int) -> tuple[subprocess.Popen[bytes], int]:
+def start_server(kind: str, app: str, port: int, log: Path) -> tuple[subprocess.Popen[bytes], int]:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), str(HERE)])}
     if kind == "microroute":
         argv = [sys.executable, __file__, "--serve", app, "--port", str(port)]
@@ -260,21 +268,26 @@ def start_server(kind: str, app: str, port: int) -> tuple[subprocess.Popen[bytes
             "--bind", f"127.0.0.1:{port}", "--log-level", "warning",
             "--chdir", str(HERE), f"sse_streams:{wsgi_name(app)}",
         ]  # fmt: skip
-    process = subprocess.Popen(
-        argv,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        preexec_fn=raise_fd_limit,  # gunicorn does not raise it itself
-    )
-    wait_ready(port, process)
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            argv,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            preexec_fn=raise_fd_limit,  # gunicorn does not raise it itself
+        )
+    wait_ready(port, process, log)
     pid = worker_pid(process.pid) if kind == "gunicorn" else process.pid
     return process, pid
 
 
-def measure(kind: str, app: str, clients: int, seconds: float, concurrency: int) -> dict[str, Any]:
+def measure(
+    kind: str, app: str, clients: int, seconds: float, concurrency: int, folder: Path
+) -> dict[str, Any]:
     port = free_port()
-    server, pid = start_server(kind, app, port)
+    server, pid = start_server(kind, app, port, folder / f"{kind}-{app}.log")
+    client: subprocess.Popen[str] | None = None
     try:
         # Warm up: one stream opened and closed, so lazy imports and first-use
         # allocations are in the idle figure, not charged to the streams.
@@ -321,12 +334,20 @@ def measure(kind: str, app: str, clients: int, seconds: float, concurrency: int)
         )
         return result
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
+        # Both by PID: the client too, should this run have stopped half-way.
+        for process in (client, server):
+            if process is None or process.poll() is not None:
+                continue
+            process.terminate()
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+def _seconds(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}s"  # None: no two events in the window
 
 
 def print_table(results: list[dict[str, Any]]) -> None:
@@ -341,7 +362,7 @@ def print_table(results: list[dict[str, Any]]) -> None:
         ratio = r["rss_per_stream_kib"] / base["rss_per_stream_kib"]
         print(
             f"{r['server']:<11}{r['app']:<18}{r['held']:>6}/{r['clients']:<6}"
-            f"{r['events_per_s']:>10.0f}{r['gap_median']:>8.3f}s{r['gap_p99']:>8.3f}s"
+            f"{r['events_per_s']:>10.0f}{_seconds(r['gap_median']):>9}{_seconds(r['gap_p99']):>9}"
             f"{r['rss_per_stream_kib']:>8.1f} KiB{ratio:>6.2f}x"
             f"{r['cpu']:>6.2f}{r['client_cpu']:>7.2f}"
             f"{r['connect_s']:>8.1f}s"
@@ -350,7 +371,7 @@ def print_table(results: list[dict[str, Any]]) -> None:
             print(f"{'':<29}failed: {r['failed']} {r['errors']}")
 
 
-def main() -> None:
+def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--clients", type=int, default=10_000)
     parser.add_argument("--seconds", type=float, default=20.0, help="hold time per app")
@@ -358,16 +379,24 @@ def main() -> None:
     parser.add_argument("--apps", default=",".join(APPS), help="comma-separated: " + " ".join(APPS))
     parser.add_argument("--concurrency", type=int, default=500, help="connects in flight")
     parser.add_argument("--json", action="store_true", help="print the raw results too")
+    parser.add_argument(
+        "--smoke",
+        action="store_true",
+        help="3 clients, 1 s per app: proves it works; fails if a client could not connect",
+    )
     parser.add_argument("--serve", choices=APPS, help=argparse.SUPPRESS)
     parser.add_argument("--client", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.smoke:  # again, with the smoke defaults
+        parser.set_defaults(**SMOKE)
+        args = parser.parse_args()
     if args.serve:
         serve_main(args.serve, args.port)
-        return
+        return 0
     if args.client:
         client_main(args.port, args.clients, args.seconds, args.concurrency)
-        return
+        return 0
     limit = raise_fd_limit()
     if limit < args.clients + 100:
         raise SystemExit(f"the fd limit is {limit}: raise the hard limit (ulimit -Hn) above N")
@@ -376,14 +405,25 @@ def main() -> None:
         f"{args.server} worker; {os.cpu_count()} CPUs, Python {sys.version.split()[0]}",
         flush=True,
     )
+    if args.smoke:
+        print("a smoke run: the tiniest size; no figure below means anything", flush=True)
     results = []
-    for app in args.apps.split(","):
-        results.append(measure(args.server, app, args.clients, args.seconds, args.concurrency))
-        print(f"  {app}: done", file=sys.stderr, flush=True)
+    with tempfile.TemporaryDirectory(prefix="microroute-sse-") as tmp:
+        for app in args.apps.split(","):
+            results.append(
+                measure(args.server, app, args.clients, args.seconds, args.concurrency, Path(tmp))
+            )
+            print(f"  {app}: done", file=sys.stderr, flush=True)
     print_table(results)
     if args.json:
         print(json.dumps(results, indent=1))
+    if args.smoke:
+        failed = [r["app"] for r in results if r["connected"] < r["clients"]]
+        if failed:
+            print(f"smoke run failed: not every client connected to {', '.join(failed)}")
+            return 1
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

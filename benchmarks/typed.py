@@ -17,6 +17,8 @@ which would be measuring the harness). Every app answers the same request with
 201 and the same JSON, checked before timing. Rounds alternate between the
 apps; the figure is the median µs per request. Litestar and FastAPI are peers
 for this benchmark only: ``pip install -r benchmarks/requirements-typed.txt``.
+
+``--smoke`` (one round) proves every app still answers; its figures mean nothing.
 """
 
 from __future__ import annotations
@@ -220,9 +222,17 @@ def measure(runners: dict[str, Runner], reps: int) -> dict[str, float]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.typed", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.typed",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--reps", type=int, default=30)
+    parser.add_argument("--smoke", action="store_true", help="one round (see above)")
     args = parser.parse_args(argv)
+    if args.smoke:
+        parser.set_defaults(reps=1)
+        args = parser.parse_args(argv)
     runners = {
         "microroute": microroute_runner(),
         "Litestar": asgi_runner(litestar_app()),

@@ -27,7 +27,9 @@ free one (``--port``, URLs, and gunicorn's bind through ``GUNICORN_CMD_ARGS``,
 its own setting), and ``LLM_UPSTREAM`` (which examples/llm_proxy documents)
 follows the fake upstream's port. The only commands not run are the
 contributors' (the test suite itself, its linters: ``bash .ci/run``, ``pytest``,
-``tox``...), since this test is part of that suite.
+``tox``...), since this test is part of that suite, and the few listed in
+``TEMPLATES``: patterns for the reader's own project (``microroute run app.py``),
+each with why.
 """
 
 from __future__ import annotations
@@ -71,6 +73,21 @@ PORT_OPTION = re.compile(r"--port[ =](\d+)")
 URL_PORT = re.compile(r"\b(localhost|127\.0\.0\.1):(\d+)")
 #: The first word of a command line in a docstring (after any VAR=value).
 COMMAND_WORDS = {"pip", "microroute", "python", "python3", "curl", "cd", "gunicorn", "ulimit"}
+#: README commands that are a pattern for the reader's own project, not runnable
+#: here as written: each with why. The walk checks that each is still in the text.
+TEMPLATES = {
+    "MICROROUTE_BUILD_ID=$GIT_SHA microroute warm serve.py --paths hot-paths.txt": (
+        "a release step: the reader's own app, path list and shared store"
+    ),
+    "OTEL_SERVICE_NAME=api opentelemetry-instrument microroute run app.py": (
+        "the reader's own app.py, exporting to a collector"
+    ),
+    "rm -rf /run/api-metrics && mkdir -p /run/api-metrics": "a folder outside the project",
+    "PROMETHEUS_MULTIPROC_DIR=/run/api-metrics \\\n"
+    "    gunicorn -c gunicorn.conf.py -k microroute.gunicorn.Worker -w 4 app:app": (
+        "the reader's own app:app and gunicorn.conf.py"
+    ),
+}
 #: Environment a document's own text names, following the ports the walk moves.
 DOCUMENTED_ENV = {"LLM_UPSTREAM": "http://127.0.0.1:{8001}/v1/chat/completions"}
 
@@ -289,6 +306,8 @@ class Walk:
         text = command.command
         if CONTRIBUTOR.search(text):
             kind = "skipped (contributors')"
+        elif text in TEMPLATES:
+            kind = f"skipped (a pattern: {TEMPLATES[text]})"
         elif SERVER.search(text):
             kind = "server"
             self.serve(command)
@@ -468,6 +487,7 @@ def test_the_commands_are_read_from_the_text() -> None:
     assert texts.index('pip install "microroute[gunicorn]"') < texts.index(
         "gunicorn -k gevent hello:app"
     )
+    assert set(TEMPLATES) <= set(texts), set(TEMPLATES) - set(texts)
     long_one = [t for t in texts if "--worker-connections" in t]
     assert len(long_one) == 1 and long_one[0].endswith("microroute.wsgi:app")
     typed = [c.command for c in docs["examples/typed_api.py"].commands]
