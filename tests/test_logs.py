@@ -182,7 +182,9 @@ def test_access_log_false_writes_no_record(caplog):
     def quiet():
         return {"quiet": True}
 
-    with caplog.at_level(logging.INFO, "microroute.access"):
-        with TestClient(App(api, access_log=False)) as client:
-            assert client.get("/quiet").status_code == 200
+    with (
+        caplog.at_level(logging.INFO, "microroute.access"),
+        TestClient(App(api, access_log=False)) as client,
+    ):
+        assert client.get("/quiet").status_code == 200
     assert not [r for r in caplog.records if r.name == "microroute.access"]
