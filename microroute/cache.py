@@ -84,6 +84,8 @@ def static_reason(route: Route, endpoint: Endpoint, static_by_default: bool = Tr
     from a plain function, a ``Set-Cookie``).
     """
     config = endpoint.config
+    if endpoint.unresolved is not None:  # the app cannot start (App.check() says why)
+        return "cannot start"
     if config.dynamic in ("force-static", "error"):
         return None  # both force a static build; "error" makes dynamic calls raise
     if config.dynamic == "force-dynamic":
@@ -92,6 +94,8 @@ def static_reason(route: Route, endpoint: Endpoint, static_by_default: bool = Tr
         return "revalidate = 0"
     if endpoint.streams:
         return "streams its response"
+    if endpoint.provided:  # a provider runs per request: a user, a DB session
+        return f"takes {', '.join(endpoint.provided)}"
     if endpoint.needs_request:
         return "takes request"
     written = sorted(_WRITE_METHODS & set(route.endpoints))
@@ -241,6 +245,21 @@ class Entry:
         if not newline:
             raise ValueError("unreadable cache entry: no body separator")
         return entry
+
+
+class ScopedEntry(Entry):
+    """The entry of a route with scoped middleware: never a bare fast-path HIT.
+
+    The app's HIT fast path answers before routing, so it could not run the
+    route's own middleware; such an entry is served by the cache after
+    routing instead, inside that middleware. Deciding it by class keeps
+    every other HIT's test as it was.
+    """
+
+    __slots__ = ()
+
+    def servable(self, environ: dict[str, Any]) -> bool:
+        return False
 
 
 class Lock(Protocol):
@@ -729,7 +748,8 @@ class RouteCache:
         if not any(name.lower() == "cache-control" for name, _ in headers):
             headers = [*headers, ("Cache-Control", cache_control(config.revalidate))]
         revalidate = None if config.revalidate is False else float(config.revalidate)
-        entry = Entry(status, headers, b"".join(body), time.time(), revalidate, tags=config.tags)
+        kind = Entry if endpoint.layers is None else ScopedEntry
+        entry = kind(status, headers, b"".join(body), time.time(), revalidate, tags=config.tags)
         entry.endpoint = endpoint
         return entry
 

@@ -1,0 +1,662 @@
+"""Providers: ``app.provide(name)`` / ``router.provide(name)`` fill handler parameters by name."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+
+import pytest
+
+from microroute import App, Router, StartupError, abort, after, redirect
+from microroute.testing import TestClient
+
+
+@dataclass
+class Post:
+    title: str
+
+
+@dataclass
+class User:
+    name: str
+
+
+def bearer_user(request):
+    """The provider most apps start with: a token to a user, or a 401."""
+    if request.headers.get("Authorization") != "Bearer good":
+        abort(401, "Sign in first")
+    return User("ann")
+
+
+AUTH = {"Authorization": "Bearer good"}
+
+
+# -- filling parameters -----------------------------------------------------------
+
+
+def test_a_provided_name_fills_every_handler_parameter_of_that_name(router):
+    @router.get("/me")
+    def me(user):
+        return {"name": user.name}
+
+    @router.get("/hello")
+    def hello(user):
+        return f"hello {user.name}"
+
+    app = App(router)
+    app.provide("user")(bearer_user)
+    client = TestClient(app)
+    assert client.get("/me", headers=AUTH).json() == {"name": "ann"}
+    assert client.get("/hello", headers=AUTH).text == "hello ann"
+    assert client.get("/me").status_code == 401
+    assert client.get("/me").json() == {"error": "Sign in first"}
+
+
+def test_a_provider_takes_path_parameters_params_and_other_providers(router):
+    @router.get("/orgs/[org]/repos/[...path]")
+    def repo(where, user):
+        return {"where": where, "user": user.name}
+
+    app = App(router)
+    app.provide("user")(bearer_user)
+
+    @app.provide("where")
+    def where(org, path, params, user):
+        assert params == {"org": org, "path": path}
+        return f"{user.name}@{org}/{'/'.join(path)}"
+
+    client = TestClient(app)
+    assert client.get("/orgs/acme/repos/a/b", headers=AUTH).json() == {
+        "where": "ann@acme/a/b",
+        "user": "ann",
+    }
+
+
+def test_each_provider_runs_once_per_request_whoever_names_it(router):
+    calls: list[str] = []
+
+    @router.get("/x")
+    def handler(user, team, request):
+        return {"user": user, "team": team}
+
+    app = App(router)
+
+    @app.provide("user")
+    def user(request):
+        calls.append("user")
+        return "ann"
+
+    @app.provide("team")
+    def team(user):
+        calls.append("team")
+        return f"{user}'s team"
+
+    client = TestClient(app)
+    assert client.get("/x").json() == {"user": "ann", "team": "ann's team"}
+    assert client.get("/x").status_code == 200
+    assert calls == ["user", "team", "user", "team"]
+
+
+def test_an_annotated_provided_parameter_is_not_read_from_the_request(router):
+    """``user: User`` is a dataclass, which would otherwise be the request body."""
+
+    @router.post("/posts")
+    def create(body: Post, user: User):
+        return {"title": body.title, "by": user.name}, 201
+
+    app = App(router)
+    app.provide("user")(bearer_user)
+    client = TestClient(app)
+    response = client.post("/posts", json={"title": "Hi"}, headers=AUTH)
+    assert response.status_code == 201
+    assert response.json() == {"title": "Hi", "by": "ann"}
+
+
+def test_the_provider_answers_401_before_the_body_is_validated(router):
+    """An unauthenticated POST with a bad body gets the provider's 401, not a 422."""
+    ran: list[str] = []
+
+    @router.post("/posts")
+    def create(body: Post, user):
+        ran.append("handler")
+        return {"ok": True}
+
+    app = App(router)
+    app.provide("user")(bearer_user)
+    client = TestClient(app)
+    assert client.post("/posts", json={"nope": 1}).status_code == 401
+    assert (
+        client.post("/posts", data=b"{", headers={"Content-Type": "application/json"}).status_code
+        == 401
+    )
+    # Signed in, the same bad body is the body's problem.
+    assert client.post("/posts", json={"nope": 1}, headers=AUTH).status_code == 422
+    assert ran == []
+
+
+def test_a_provider_may_redirect(router):
+    @router.get("/dashboard")
+    def dashboard(user):
+        return "secret"
+
+    app = App(router)
+
+    @app.provide("user")
+    def login_first(request):
+        redirect("/login")
+
+    response = TestClient(app).get("/dashboard", allow_redirects=False)
+    assert response.status_code == 307
+    assert response.headers["Location"] == "http://testserver/login"
+
+
+# -- generator providers: teardown once the response is done ----------------------------
+
+
+def test_a_generator_provider_tears_down_after_the_response(router):
+    events: list[str] = []
+
+    @router.get("/x")
+    def handler(db):
+        events.append(f"handler with {db}")
+        after(events.append, "after() work")
+        return {"ok": True}
+
+    app = App(router)
+
+    @app.provide("db")
+    def database():
+        events.append("open")
+        yield "session"
+        events.append("close")
+
+    TestClient(app).get("/x")
+    assert events == ["open", "handler with session", "close", "after() work"]
+
+
+def test_teardown_runs_at_a_streams_end_and_when_the_client_leaves(router):
+    events: list[str] = []
+
+    @router.get("/stream")
+    def stream(db):
+        try:
+            for n in range(1000):
+                yield f"{db}{n}\n"
+        finally:
+            events.append("stream finally")
+
+    app = App(router)
+
+    @app.provide("db")
+    def database():
+        yield "row"
+        events.append("close")
+
+    client = TestClient(app)
+    with client.get("/stream", stream=True) as response:
+        lines = response.iter_lines()
+        assert next(lines) == b"row0"
+        assert events == []  # the stream is still using the session
+    assert events == ["stream finally", "close"]
+
+
+def test_teardowns_run_last_set_up_first(router):
+    events: list[str] = []
+
+    @router.get("/x")
+    def handler(outer, inner):
+        return "ok"
+
+    app = App(router)
+
+    @app.provide("outer")
+    def outer():
+        yield "o"
+        events.append("outer closed")
+
+    @app.provide("inner")
+    def inner(outer):
+        yield "i"
+        events.append("inner closed")
+
+    TestClient(app).get("/x")
+    assert events == ["inner closed", "outer closed"]
+
+
+def test_the_handlers_error_is_thrown_into_the_provider(router, caplog):
+    events: list[str] = []
+
+    @router.get("/fails")
+    def fails(db):
+        raise LookupError("no such row")
+
+    @router.get("/aborts")
+    def aborts(db):
+        abort(404)
+
+    app = App(router)
+
+    @app.provide("db")
+    def database():
+        try:
+            yield "session"
+        except LookupError as exc:
+            events.append(f"rollback after {exc}")
+            raise
+        else:
+            events.append("commit")
+
+    client = TestClient(app)
+    with caplog.at_level(logging.ERROR, "microroute"):
+        assert client.get("/fails").status_code == 500
+    assert client.get("/aborts").status_code == 404  # an answer, not a failure
+    assert events == ["rollback after no such row", "commit"]
+    assert not [r for r in caplog.records if "teardown" in r.getMessage()]
+
+
+def test_a_provider_that_fails_still_tears_down_those_set_up_before_it(router):
+    events: list[str] = []
+
+    @router.get("/x")
+    def handler(db, user):
+        return "never"
+
+    app = App(router)
+
+    @app.provide("db")
+    def database():
+        yield "session"
+        events.append("closed")
+
+    @app.provide("user")
+    def user(db):
+        abort(401)
+
+    assert TestClient(app).get("/x").status_code == 401
+    assert events == ["closed"]
+
+
+def test_a_failing_teardown_is_logged_never_sent(router, caplog):
+    @router.get("/x")
+    def handler(db):
+        return {"ok": True}
+
+    app = App(router)
+
+    @app.provide("db")
+    def database():
+        yield "session"
+        raise OSError("disk gone")
+
+    with caplog.at_level(logging.ERROR, "microroute"):
+        response = TestClient(app).get("/x")
+    assert response.status_code == 200
+    assert response.json() == {"ok": True}
+    (record,) = [r for r in caplog.records if "teardown of provider" in r.getMessage()]
+    assert "database()" in record.getMessage()
+    assert "OSError" in record.getMessage()
+
+
+def test_a_provider_that_yields_twice_is_logged(router, caplog):
+    @router.get("/x")
+    def handler(db):
+        return "ok"
+
+    app = App(router)
+
+    @app.provide("db")
+    def database():
+        yield 1
+        yield 2
+
+    with caplog.at_level(logging.ERROR, "microroute"):
+        assert TestClient(app).get("/x").status_code == 200
+    assert any("yielded more than once" in r.getMessage() for r in caplog.records)
+
+
+def test_teardown_runs_in_the_thread_that_served_the_request(router):
+    """Not on the after() pool: a sqlite connection refuses other threads."""
+    threads: list[int] = []
+
+    @router.get("/x")
+    def handler(db):
+        threads.append(threading.get_ident())
+        return "ok"
+
+    app = App(router)
+
+    @app.provide("db")
+    def database():
+        yield None
+        threads.append(threading.get_ident())
+
+    environ = {
+        "REQUEST_METHOD": "GET",
+        "PATH_INFO": "/x",
+        "SERVER_NAME": "localhost",
+        "SERVER_PORT": "80",
+        "wsgi.url_scheme": "http",
+        "wsgi.input": __import__("io").BytesIO(),
+    }
+    body = app(environ, lambda status, headers: None)
+    list(body)
+    body.close()  # as a server does, with no TestClient marking the request
+    assert len(threads) == 2 and threads[0] == threads[1]
+
+
+# -- caching, the route table, static builds -------------------------------------------------
+
+
+def test_a_provided_name_makes_the_route_dynamic_with_the_reason(router):
+    calls: list[int] = []
+
+    @router.get("/me")
+    def me(user):
+        calls.append(1)
+        return {"name": user.name}
+
+    app = App(router)
+    app.provide("user")(bearer_user)
+    client = TestClient(app)
+    for _ in range(3):
+        response = client.get("/me", headers=AUTH)
+        assert "X-Microroute-Cache" not in response.headers
+    assert len(calls) == 3
+    (row,) = app.route_table()
+    assert (row["mode"], row["reason"]) == ("dynamic", "takes user")
+
+
+def test_force_static_builds_with_the_provider_and_tears_it_down(router):
+    events: list[str] = []
+
+    @router.get("/catalog", dynamic="force-static")
+    def catalog(db):
+        return {"items": db}
+
+    app = App(router)
+
+    @app.provide("db")
+    def database():
+        events.append("open")
+        yield ["a", "b"]
+        events.append("close")
+
+    client = TestClient(app)
+    first, second = client.get("/catalog"), client.get("/catalog")
+    assert first.json() == second.json() == {"items": ["a", "b"]}
+    assert (first.headers["X-Microroute-Cache"], second.headers["X-Microroute-Cache"]) == (
+        "MISS",
+        "HIT",
+    )
+    assert events == ["open", "close"]
+
+
+# -- OpenAPI ----------------------------------------------------------------------------------
+
+
+def test_a_security_scheme_is_documented_on_the_routes_that_rely_on_it(router):
+    @router.get("/me")
+    def me(user):
+        return {}
+
+    @router.get("/team")
+    def team(members):  # through another provider
+        return {}
+
+    @router.get("/public")
+    def public():
+        return {}
+
+    app = App(router)
+    bearer = {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
+    app.provide("user", security=bearer)(bearer_user)
+
+    @app.provide("members")
+    def members(user):
+        return [user]
+
+    doc = app.openapi()
+    assert doc["components"]["securitySchemes"] == {"user": bearer}
+    assert doc["paths"]["/me"]["get"]["security"] == [{"user": []}]
+    assert doc["paths"]["/team"]["get"]["security"] == [{"user": []}]
+    assert "security" not in doc["paths"]["/public"]["get"]
+    # A provided parameter is not a query parameter of the operation.
+    assert "parameters" not in doc["paths"]["/me"]["get"]
+
+
+def test_a_security_scheme_must_be_one(router):
+    app = App(router)
+    with pytest.raises(ValueError, match="security"):
+        app.provide("user", security={"scheme": "bearer"})(bearer_user)
+
+
+# -- scope: routers, included routers, the app ----------------------------------------------
+
+
+def test_a_routers_provider_serves_its_routes_and_those_it_includes():
+    api, admin, other = Router(), Router(), Router()
+
+    @api.provide("user")
+    def api_user():
+        return "api user"
+
+    @admin.provide("user")
+    def admin_user():
+        return "admin user"
+
+    @api.get("/who")
+    def who(user):
+        return user
+
+    @admin.get("/who")
+    def admin_who(user):
+        return user
+
+    @admin.get("/role")
+    def role(user, level):
+        return f"{user}, level {level}"
+
+    @api.provide("level")
+    def level():
+        return 3
+
+    @other.get("/who")
+    def other_who(user):
+        return user
+
+    api.include(admin, prefix="/admin")
+    app = App(api)
+    client = TestClient(app)
+    assert client.get("/who").text == "api user"
+    assert client.get("/admin/who").text == "admin user"  # the nearest provider wins
+    assert client.get("/admin/role").text == "admin user, level 3"  # the parent's reaches it
+    with pytest.raises(StartupError, match="other_who"):
+        TestClient(App(other))
+
+
+def test_the_routers_provider_wins_over_the_apps(router):
+    @router.provide("user")
+    def router_user():
+        return "router"
+
+    @router.get("/x")
+    def handler(user):
+        return user
+
+    app = App(router)
+    app.provide("user")(lambda: "app")
+    assert TestClient(app).get("/x").text == "router"
+
+
+def test_discovered_routes_use_the_apps_providers(tmp_path, make_tree):
+    app = App(app_dir=make_tree(tmp_path, {"app/api/me/route.py": "def GET(user): return user"}))
+    app.provide("user")(lambda: "ann")
+    assert TestClient(app).get("/api/me").text == "ann"
+
+
+# -- start-up errors ----------------------------------------------------------------------------
+
+
+def test_a_name_nothing_provides_stops_the_app_at_its_start(router, caplog):
+    @router.get("/me")
+    def me(usr):
+        return usr
+
+    app = App(router)  # app.provide() may still come
+    with pytest.raises(StartupError) as caught:
+        app.check()
+    message = str(caught.value)
+    assert "test_providers.py" in message and "me()" in message and "'usr'" in message
+    assert "app.provide('usr')" in message
+    with pytest.raises(StartupError):
+        TestClient(app)
+    # A server that never calls check(): the route answers 500, naming it in the log.
+    with caplog.at_level(logging.ERROR, "microroute"):
+        status: list[str] = []
+        environ = {
+            "REQUEST_METHOD": "GET",
+            "PATH_INFO": "/me",
+            "SERVER_NAME": "x",
+            "SERVER_PORT": "80",
+            "wsgi.url_scheme": "http",
+            "wsgi.input": __import__("io").BytesIO(),
+        }
+        body = app(environ, lambda line, headers: status.append(line))
+        b"".join(body)
+    assert status == ["500 Internal Server Error"]
+    (record,) = [r for r in caplog.records if r.exc_info]
+    assert "unknown parameter 'usr'" in str(record.exc_info[1])
+
+
+def test_a_provider_added_after_app_resolves_the_name(router):
+    @router.get("/me")
+    def me(user):
+        return user
+
+    app = App(router)
+    with pytest.raises(StartupError):
+        app.check()
+    app.provide("user")(lambda: "ann")
+    assert app.check() is app
+    assert TestClient(app).get("/me").text == "ann"
+
+
+def test_a_providers_unknown_parameter_names_the_provider(router):
+    @router.get("/me")
+    def me(user):
+        return user
+
+    app = App(router)
+
+    @app.provide("user")
+    def current_user(tokn):
+        return tokn
+
+    with pytest.raises(StartupError) as caught:
+        app.check()
+    message = str(caught.value)
+    assert "current_user()" in message and "'tokn'" in message and "'user'" in message
+    assert "me()" in message  # the route that needs it
+
+
+def test_a_cycle_names_every_provider_in_it(router):
+    @router.get("/x")
+    def handler(a):
+        return a
+
+    app = App(router)
+    app.provide("b")(lambda a: a)
+
+    def provide_a(b):
+        return b
+
+    with pytest.raises(StartupError) as caught:
+        app.provide("a")(provide_a)
+    message = str(caught.value)
+    assert "cycle" in message and "a -> b -> a" in message
+    assert "provide_a()" in message and "test_providers.py" in message
+
+
+def test_a_path_parameter_wins_over_a_provider_of_the_same_name(router):
+    @router.get("/users/[user]")
+    def show(user):
+        return user
+
+    @router.get("/me")
+    def me(user):
+        return user
+
+    app = App(router)
+    app.provide("user")(lambda: "ann")
+    client = TestClient(app)
+    assert client.get("/users/bob").text == "bob"
+    assert client.get("/me").text == "ann"
+
+
+def test_a_name_read_from_the_query_becomes_provided(router):
+    """``user: int`` is a query parameter, until the app provides ``user``."""
+
+    @router.get("/x")
+    def handler(user: int):
+        return {"user": user}
+
+    app = App(router)
+    assert TestClient(app).get("/x?user=3").json() == {"user": 3}
+    app.provide("user")(lambda: 7)
+    assert TestClient(app).get("/x?user=3").json() == {"user": 7}
+
+
+def test_names_that_cannot_be_provided(router):
+    app = App(router)
+    for name in ("request", "params", "context"):
+        with pytest.raises(ValueError, match=repr(name)):
+            app.provide(name)(lambda: 1)
+    with pytest.raises(ValueError, match="parameter name"):
+        app.provide("not-a-name")(lambda: 1)
+    app.provide("user")(lambda: 1)
+    with pytest.raises(ValueError, match="already provides 'user'"):
+        app.provide("user")(lambda: 2)
+
+
+def test_an_async_provider_stops_start_up(router):
+    @router.get("/x")
+    def handler(user):
+        return user
+
+    app = App(router)
+
+    async def user():
+        return "ann"
+
+    with pytest.raises(StartupError, match="async"):
+        app.provide("user")(user)
+
+
+def test_an_annotation_only_a_provider_explains_waits_for_it(router):
+    """``user: Account`` (no type microroute reads) is fine once ``user`` is provided."""
+
+    class Account:
+        def __init__(self, name: str) -> None:
+            self.name = name
+
+    @router.post("/notes")
+    def create(body: Post, user: Account):
+        return {"title": body.title, "by": user.name}
+
+    app = App(router)
+    with pytest.raises(StartupError) as caught:
+        app.check()
+    assert "app.provide('user')" in str(caught.value)
+    app.provide("user")(lambda: Account("ann"))
+    response = TestClient(app).post("/notes", json={"title": "t"})
+    assert response.json() == {"title": "t", "by": "ann"}
+
+
+def test_a_mistake_no_provider_could_mend_stops_app_at_once(router):
+    @router.get("/items/[id]")
+    def item(id: dict):  # a path parameter is never provided
+        return id
+
+    with pytest.raises(StartupError, match="parameter 'id'"):
+        App(router)
