@@ -33,7 +33,14 @@ from urllib.parse import unquote
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from .builds import Builder
-from .cache import DEFAULT_MAX_BYTES, CacheStore, MemoryStore, RouteCache, static_reason
+from .cache import (
+    DEFAULT_MAX_BYTES,
+    CacheStore,
+    DevCache,
+    MemoryStore,
+    RouteCache,
+    static_reason,
+)
 from .discovery import discover, discover_middleware
 from .dispatch import Dispatcher
 from .errorpages import ErrorHandler, ErrorPages
@@ -212,7 +219,7 @@ class App(Pipeline):
             build_id = self.build_id if shared else ""
             self._cache = RouteCache(store, self._builder.build, runner.run, build_id)
         self._judge_static()
-        dispatcher = Dispatcher(self._table, self._cache, runner, self._errors)
+        dispatcher = self._dispatcher = Dispatcher(self._table, self._cache, runner, self._errors)
         # ProxyFix rewrites the environ in place, once, before anything reads it.
         proxy_fix: Any = (
             ProxyFix(_environ_of, x_for=hops, x_proto=hops, x_host=hops, x_port=hops)
@@ -252,6 +259,25 @@ class App(Pipeline):
     @debug.setter
     def debug(self, value: bool) -> None:
         self._configure(dataclasses.replace(self.settings, debug=value))
+
+    def develop(self) -> None:
+        """Serve as ``microroute dev`` does: debug on, static GETs built on every request.
+
+        Each static GET is built again for its request (still as at build
+        time: no query, no cookies, outside middleware) and never kept, so a
+        change shows at once; its reply says ``X-Microroute-Cache: DEV``. Never
+        in production: nothing is cached, and errors show your code.
+        """
+        self.debug = True
+        if self._cache is not None and not isinstance(self._cache, DevCache):
+            cache = DevCache(self._builder.build, self._dispatcher.runner.run)
+            self._cache = self._dispatcher.cache = cache
+            self._wire_fast_path()
+
+    @property
+    def developing(self) -> bool:
+        """Whether :meth:`develop` was called (static GETs built on every request)."""
+        return isinstance(self._cache, DevCache)
 
     def _configure(self, settings: Settings) -> None:
         """Hand new settings to every stage that reads them."""

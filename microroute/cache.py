@@ -44,6 +44,7 @@ __all__ = [
     "DEFAULT_MAX_BYTES",
     "BuildFailed",
     "CacheStore",
+    "DevCache",
     "Entry",
     "MemoryStore",
     "RedisStore",
@@ -804,6 +805,43 @@ class RouteCache:
 
     def delete_tag(self, tag: str) -> int:
         return self.store.delete_tag(tag)
+
+
+class DevCache(RouteCache):
+    """``microroute dev``: every static GET built again for its request, and never kept.
+
+    As ``next dev`` runs route handlers on each request: a save, a write to
+    the database, and the next GET shows it. The build is still the static
+    one (no query, no cookies, outside middleware), so what a route does in
+    development is what it does in production; its reply says
+    ``X-Microroute-Cache: DEV`` and ``Cache-Control: no-store``.
+    """
+
+    def __init__(self, build: Build, run: Run) -> None:
+        super().__init__(MemoryStore(), build, run)
+        self.fast = None  # nothing is kept: no HIT to look up
+
+    def serve(
+        self,
+        endpoint: Endpoint,
+        path: str,
+        params: dict[str, Any],
+        live: Any,
+        if_none_match: str | None,
+    ) -> Reply:
+        try:
+            built = self._build(endpoint, path, params)
+        except BuildFailed as failed:
+            return self._after_failed_build(endpoint, live, params, failed)
+        if built is None:  # the build called cookies(), headers() or session()
+            return self._run(endpoint, live, params)
+        entry = self._judge(endpoint, *built)
+        if entry is None:
+            return built[0]
+        # Nothing may keep it either: the next request shows the next change.
+        kept = [h for h in entry.headers if h[0].lower() != "cache-control"]
+        headers = [*kept, ("Cache-Control", "no-store"), ("X-Microroute-Cache", "DEV")]
+        return _reply(entry, headers, None)
 
 
 def _reply(entry: Entry, headers: Headers, if_none_match: str | None) -> Reply:
