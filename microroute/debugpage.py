@@ -134,7 +134,7 @@ def render_page(exc: BaseException | None, heading: str = "", summary: str = "")
         plain = html.escape(trace.render_traceback_text())
         parts += [
             '<h2 class="traceback">Traceback <em>(most recent call last)</em></h2>',
-            trace.render_traceback_html(include_title=True),
+            trace.render_traceback_html(include_title=False),
             '<div class="plain"><p>The traceback as text:</p>',
             f'<textarea cols="50" rows="10" name="code" readonly>{plain}</textarea></div>',
         ]
@@ -162,5 +162,11 @@ def _style() -> str:
             css = ""
         # The console's toggles load images from the debugger's own URL: no such URL here.
         css = re.sub(r"background-image:\s*url\([^)]*\);?", "", css)
+        # werkzeug's script unfolds a frame's lines on a click; with no script, show them.
+        css += (
+            "div.traceback pre.before, div.traceback pre.after { display: block; }"
+            "div.traceback span.ws { display: inline; }"
+            "div.traceback pre + pre { border-top: none; }"
+        )
         _STYLE.append(css)
     return _STYLE[0]
