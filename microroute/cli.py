@@ -252,7 +252,13 @@ def _dev(args: argparse.Namespace, argv: list[str]) -> int:
         except StartupError as exc:
             print(f"error: {exc}", file=sys.stderr, flush=True)
             return 1
-    return develop(args.target, args.host, args.port, argv)
+    return develop(args.target, args.host, args.port, argv, _dev_table)
+
+
+def _dev_table(app: WSGIApplication) -> str | None:
+    """``microroute dev``'s banner: the route table, None for another WSGI app."""
+    rows = route_rows(app)
+    return None if rows is None else format_route_table(rows, indent="  ")
 
 
 def _load_for_table(target: str | None) -> Any:

@@ -64,11 +64,21 @@ WATCHED_SUFFIXES = (".py",)
 WATCHED_NAMES = frozenset({"microroute.toml"})
 
 
-def develop(target: str | None, host: str, port: int, argv: list[str]) -> int:
-    """Run ``microroute dev``: the supervisor, or, in the process it starts, the server."""
+def develop(
+    target: str | None,
+    host: str,
+    port: int,
+    argv: list[str],
+    table: Callable[[WSGIApplication], str | None] = lambda app: None,
+) -> int:
+    """Run ``microroute dev``: the supervisor, or, in the process it starts, the server.
+
+    *argv* is the command line from ``dev`` on, for the server process; *table*
+    gives the route table the banner prints (None for another WSGI app).
+    """
     fd = os.environ.get(CHILD_ENV)
     if fd is not None:
-        return serve_child(target, int(fd), _watch_root(target))
+        return serve_child(target, int(fd), table)
     return _supervise(host, port, argv, _watch_root(target))
 
 
@@ -218,7 +228,7 @@ def _snapshot(root: Path) -> dict[str, int]:
 # -- the server process ----------------------------------------------------------------------
 
 
-def serve_child(target: str | None, fd: int, root: Path) -> int:
+def serve_child(target: str | None, fd: int, table: Callable[[WSGIApplication], str | None]) -> int:
     """Load the app for development and serve it on the inherited socket until told to stop."""
     from gevent import monkey
 
@@ -227,7 +237,6 @@ def serve_child(target: str | None, fd: int, root: Path) -> int:
     import gevent
 
     from .app import App
-    from .cli import format_route_table, route_rows
     from .errors import StartupError
     from .logs import configure
     from .server import Server, listening_url
@@ -256,14 +265,14 @@ def serve_child(target: str | None, fd: int, root: Path) -> int:
     gevent.spawn(_orphaned, os.getppid(), shutdown)
     server.start()
     print(f"microroute dev serving on {listening_url(listener)}", flush=True)
-    rows = route_rows(app)
+    routes = table(app)
     if isinstance(app, StartupFailed):
         print("  the app could not start: every request gets the error until the next save")
-    elif rows is None:
+    elif routes is None:
         print(f"  serving the WSGI application {type(app).__name__} (not a microroute App:")
         print("  no debug page, no route table, no builds on every request)")
     else:
-        print(format_route_table(rows, indent="  "))
+        print(routes)
         print(
             "  development: debug on, static GETs built on every request"
             " (X-Microroute-Cache: DEV), reload on save"
