@@ -660,3 +660,52 @@ def test_a_mistake_no_provider_could_mend_stops_app_at_once(router):
 
     with pytest.raises(StartupError, match="parameter 'id'"):
         App(router)
+
+
+def test_the_readme_example_runs_as_written():
+    """README "Providers", verbatim, with a user table and a session of its own."""
+    from pathlib import Path
+    from types import SimpleNamespace
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Providers", 1)[1]
+    code = section.split("```python\n", 1)[1].split("```", 1)[0]
+    events: list[str] = []
+
+    class Session:
+        def __init__(self, owner):
+            self.owner = owner
+
+        def add(self, **row):
+            events.append(f"add {row}")
+
+        def commit(self):
+            events.append("commit")
+
+        def rollback(self):
+            events.append("rollback")
+
+        def close(self):
+            events.append("close")
+
+    users = SimpleNamespace(
+        by_token=lambda token: SimpleNamespace(id=7) if token == "Bearer t" else None
+    )
+    import sys
+    import types
+
+    module = types.ModuleType("readme_providers")  # a dataclass looks its module up
+    module.__dict__.update(Session=Session, users=users)
+    sys.modules[module.__name__] = module
+    try:
+        exec(code, module.__dict__)
+    finally:
+        del sys.modules[module.__name__]
+    namespace = module.__dict__
+    client = TestClient(namespace["app"])
+    assert client.post("/posts", json={"bad": 1}).status_code == 401  # before the 422
+    created = client.post("/posts", json={"title": "Hi"}, headers={"Authorization": "Bearer t"})
+    assert created.status_code == 201
+    assert events == ["add {'title': 'Hi', 'author': 7}", "commit", "close"]
+    doc = namespace["app"].openapi()
+    assert doc["paths"]["/posts"]["post"]["security"] == [{"user": []}]
