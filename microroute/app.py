@@ -90,6 +90,9 @@ class App(Pipeline):
     ``App()`` with neither discovers ``./app``. Serve it with
     ``microroute run`` or ``gunicorn -k gevent module:app``.
 
+    :param app_dir: the ``app/`` folder to discover; a relative one is beside
+        the file that calls ``App()``.
+
     :param debug: add the traceback to 500 responses (never in production).
     :param secret_key: the key that signs cookies and the session; defaults
         to ``MICROROUTE_SECRET_KEY``. To rotate keys, pass a list with the
@@ -273,11 +276,6 @@ class App(Pipeline):
             cache = DevCache(self._builder.build, self._dispatcher.runner.run)
             self._cache = self._dispatcher.cache = cache
             self._wire_fast_path()
-
-    @property
-    def developing(self) -> bool:
-        """Whether :meth:`develop` was called (static GETs built on every request)."""
-        return isinstance(self._cache, DevCache)
 
     def _configure(self, settings: Settings) -> None:
         """Hand new settings to every stage that reads them."""
