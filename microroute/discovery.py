@@ -71,10 +71,10 @@ def _import_route_file(path: Path, name: str, shown: str) -> types.ModuleType:
     try:
         return import_file(name, path, shown)
     except StartupError as exc:
-        raise _with_shadow_hint(exc, name.partition(".")[0], path) from exc.__cause__
+        raise _with_shadow_hint(exc, name.partition(".")[0]) from exc.__cause__
 
 
-def _with_shadow_hint(exc: StartupError, package: str, path: Path) -> StartupError:
+def _with_shadow_hint(exc: StartupError, package: str) -> StartupError:
     """``'app' is not a package``: most often an ``app.py`` beside ``app/`` took the name."""
     cause = exc.__cause__
     if not (isinstance(cause, ImportError) and "is not a package" in str(cause)):
