@@ -29,10 +29,12 @@ _EXPORTS = {
     "RequestValidationError": "errors",
     "Response": "responses",
     "Router": "routing",
+    "CacheKeyError": "datacache",
     "StartupError": "errors",
     "ValidationError": "errors",
     "abort": "errors",
     "after": "after_response",
+    "cached": "datacache",
     "cookies": "context",
     "cors": "cors",
     "headers": "context",
@@ -47,6 +49,7 @@ _EXPORTS = {
 
 __all__ = [
     "App",
+    "CacheKeyError",
     "Context",
     "ControlFlow",
     "Event",
@@ -60,6 +63,7 @@ __all__ = [
     "ValidationError",
     "abort",
     "after",
+    "cached",
     "cookies",
     "cors",
     "headers",
@@ -77,6 +81,7 @@ if TYPE_CHECKING:
     from .app import App
     from .context import cookies, headers, on_disconnect, session
     from .cors import cors
+    from .datacache import CacheKeyError, cached
     from .errors import (
         ControlFlow,
         HTTPError,

@@ -63,6 +63,7 @@ from functools import partial
 from typing import Any, Protocol
 
 from .context import current
+from .lifecycle import Exchange
 from .responses import ClosingBody
 
 __all__ = [
@@ -156,38 +157,64 @@ def run_now() -> None:
 
 
 def after_the_response(
-    body: Iterable[bytes], context: contextvars.Context, environ: dict[str, Any]
+    body: Iterable[bytes],
+    context: contextvars.Context,
+    environ: dict[str, Any],
+    exchange: Exchange | None = None,
 ) -> ClosingBody:
     """*body*, whose ``close()`` then hands the request's after() work on.
 
     The body is closed first (a generator's ``finally:`` runs before any
-    after() work), once, whoever calls it.
+    after() work), once, whoever calls it. An observed request's *exchange*
+    tells its observers when the work is handed on and when it all ran.
     """
-    return ClosingBody(body, partial(_hand_on, context, environ))
+    return ClosingBody(body, partial(_hand_on, context, environ, exchange))
 
 
-def _hand_on(context: contextvars.Context, environ: dict[str, Any]) -> None:
+def _hand_on(
+    context: contextvars.Context, environ: dict[str, Any], exchange: Exchange | None
+) -> None:
     tasks = context.get(pending)
     if tasks:
         method, path = environ.get("REQUEST_METHOD"), environ.get("PATH_INFO")
         here: list[Task] = [task for task in tasks if type(task) is _AtBodyEnd]
-        if here:
+        if here:  # providers' teardowns: here and now, before any after() work
             tasks[:] = [task for task in tasks if type(task) is not _AtBodyEnd]
             _run(here, context, method, path)
             if not tasks:
                 return
-        job = partial(_run, tasks, context, method, path)
+        if exchange is not None and not (
+            exchange.observers.after_scheduled or exchange.observers.after_done
+        ):
+            exchange = None  # nothing watches after() work
+        job = partial(_run, tasks, context, method, path, exchange)
+        if exchange is not None:  # in a copy: the request's context may be entered here
+            context.copy().run(exchange.after_handed_on)
         if environ.get(INLINE):
             job()
         else:
             _pool().submit(job)
 
 
-def _run(tasks: list[Task], context: contextvars.Context, method: Any, path: Any) -> None:
+def _run(
+    tasks: list[Task],
+    context: contextvars.Context,
+    method: Any,
+    path: Any,
+    exchange: Exchange | None = None,
+) -> None:
     """Run one request's work in its context, in order; log what fails."""
     # A copy: the request's context may still be entered where the response
     # was sent (a context can be entered in one place at a time).
     context = context.copy()
+    try:
+        _run_all(tasks, context, method, path)
+    finally:
+        if exchange is not None:
+            context.run(exchange.after_ran)
+
+
+def _run_all(tasks: list[Task], context: contextvars.Context, method: Any, path: Any) -> None:
     while tasks:
         task = tasks.pop(0)
         try:

@@ -20,8 +20,6 @@ route table, each handler's calling plan, ``Allow`` headers) is decided in
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import inspect
 import os
 import re
 import sys
@@ -32,6 +30,7 @@ from urllib.parse import unquote
 
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from .buildid import default_build_id
 from .builds import Builder
 from .cache import (
     DEFAULT_MAX_BYTES,
@@ -41,6 +40,7 @@ from .cache import (
     RouteCache,
     static_reason,
 )
+from .datacache import DataCache, register
 from .discovery import discover, discover_middleware
 from .dispatch import Dispatcher
 from .errorpages import ErrorHandler, ErrorPages
@@ -62,6 +62,7 @@ from .settings import (
     proxy_hops,
 )
 from .table import Route, RouteTable, build_routes
+from .warming import static_paths, warm
 
 __all__ = ["App"]
 
@@ -115,8 +116,9 @@ class App(Pipeline):
     :param static_host: the host a static build's synthetic request names
         (``localhost``): a static response never sees the client's ``Host``.
     :param build_id: scopes a shared store's entries to this code; defaults to
-        ``MICROROUTE_BUILD_ID``, else a hash of the handlers' source files and
-        the microroute version, so a deploy never serves the old code's entries.
+        ``MICROROUTE_BUILD_ID``, else a hash of the application's modules loaded
+        at start-up and the microroute version, so a deploy never serves the old
+        code's entries.
     :param static_by_default: ``False`` gives Next.js 15's default: a GET is
         dynamic unless it says ``dynamic = "force-static"`` or ``revalidate = N``.
     :param max_json_depth: ``request.json`` refuses deeper nesting with a 400 (64).
@@ -129,8 +131,14 @@ class App(Pipeline):
     :param request_id_header: the header that carries each request's id, in and
         out (``X-Request-ID``); ``None`` turns request ids off. See
         :mod:`microroute.requestids`.
+    :param access_log: write one ``microroute.access`` record per request while
+        that logger is enabled for INFO (:mod:`microroute.logs`); ``False``
+        writes none and costs nothing, as uvicorn's ``access_log=False``.
     :param docs: a path (``"/docs"``) to serve an HTML page listing every
         operation, with the OpenAPI document at ``/openapi.json`` (``None``: neither).
+    :param metrics: a path (``"/metrics"``) to serve Prometheus metrics at, never
+        cached and not behind middleware (:mod:`microroute.metrics`; needs the
+        ``metrics`` extra).
     """
 
     def __init__(
@@ -154,6 +162,8 @@ class App(Pipeline):
         handler_timeout: float | None = None,
         docs: str | None = None,
         request_id_header: str | None = "X-Request-ID",
+        access_log: bool = True,
+        metrics: str | None = None,
     ) -> None:
         for router in routers:
             if not isinstance(router, Router):
@@ -181,6 +191,8 @@ class App(Pipeline):
         self._observers: list[Observer] = []
         self._providers: dict[str, ProviderSpec] = {}
         self._static_by_default = static_by_default
+        #: Paths answered without the middleware around them (the metrics endpoint).
+        self._outside_middleware: set[str] = set()
 
         specs: list[RouteSpec] = []
         found_middleware: Middleware | None = None
@@ -205,6 +217,12 @@ class App(Pipeline):
                 raise StartupError(str(exc)) from None
         if docs is not None:
             specs.extend(docs_router(self.openapi, docs).specs())
+        if metrics is not None:
+            from .metrics import Metrics
+
+            scraped = Metrics(metrics)
+            specs.extend(scraped.router().specs())
+            self._outside_middleware.add(scraped.path)
         self._table = RouteTable(build_routes(specs))
 
         # The stages, innermost first; each gets the settings, none the app.
@@ -221,6 +239,9 @@ class App(Pipeline):
             shared = not isinstance(store, MemoryStore)
             build_id = self.build_id if shared else ""
             self._cache = RouteCache(store, self._builder.build, runner.run, build_id)
+        # @cached functions called while this app serves (and outside any request,
+        # until another App is made) keep their values in the same store.
+        register(self._table, DataCache(self._cache.store if self._cache is not None else None))
         self._judge_static()
         dispatcher = self._dispatcher = Dispatcher(self._table, self._cache, runner, self._errors)
         # ProxyFix rewrites the environ in place, once, before anything reads it.
@@ -230,6 +251,8 @@ class App(Pipeline):
             else None
         )
         Pipeline.__init__(self, settings, self._table, dispatcher, self._errors, proxy_fix)
+        if metrics is not None:
+            self.observe(scraped)
         if found_middleware is not None:
             self.use(found_middleware)
         self._wire_fast_path()
@@ -240,7 +263,8 @@ class App(Pipeline):
                     f"request_id_header must be a header name, got {request_id_header!r}"
                 )
             self.observe(RequestIds(request_id_header))
-        self.observe(AccessLog())
+        if access_log:
+            self.observe(AccessLog())
 
     def _judge_static(self, endpoints: Iterable[object] | None = None) -> None:
         """Decide, for each GET (or those of *endpoints*), whether it is static, and why not."""
@@ -295,36 +319,62 @@ class App(Pipeline):
         """What a shared store scopes this app's entries to.
 
         ``App(build_id=...)``, else ``MICROROUTE_BUILD_ID``, else a hash of
-        every handler's source file and the microroute version.
+        the contents of every application module loaded at start-up (outside
+        the standard library and site-packages), the handlers' files and the
+        microroute version (:mod:`microroute.buildid`).
         """
         if self._build_id is None:
-            self._build_id = _source_hash(self._table.routes)
+            self._build_id = default_build_id(self._table.routes)
         return self._build_id
 
-    def revalidate_path(self, path: str, *, subtree: bool = False) -> int:
-        """Drop the cached response of *path*; returns how many entries went.
+    def revalidate_path(self, path: str, *, subtree: bool = False, expire: bool = False) -> int:
+        """Revalidate the cached response of *path*; returns how many entries it reached.
 
-        With ``subtree=True`` everything below *path* goes too
+        As Next.js 16's ``revalidatePath`` with the ``"max"`` profile: the entry
+        turns stale, and the next request gets the old response while one build
+        refreshes it. ``expire=True`` drops it instead, so the next request
+        waits for a fresh one (a webhook, reading your own write). With
+        ``subtree=True`` everything below *path* too
         (``app.revalidate_path("/blog", subtree=True)``). With a shared store
-        this reaches every worker.
+        this reaches every worker; a ``RedisStore`` revalidates a subtree with
+        one counter, without finding its entries, so it returns 0 for one.
         """
         if self._cache is None:
             return 0
         # Entries are keyed by the WSGI path: UTF-8 bytes spelled as latin-1.
         key = normalize_path(unquote(path)).encode().decode("latin-1")
-        return self._cache.delete_path(key, subtree)
+        return self._cache.delete_path(key, subtree, expire)
 
-    def revalidate_tag(self, tag: str) -> int:
-        """Drop every cached response of every route whose config has *tag*.
+    def revalidate_tag(self, tag: str, *, expire: bool = False) -> int:
+        """Revalidate every cached response and ``@cached`` value carrying *tag*.
 
-        As Next.js's ``revalidateTag``: ``tags = ["posts"]`` in a ``route.py``
-        (or ``@route.get("/posts", tags=["posts"])``), then
-        ``app.revalidate_tag("posts")`` after a write. With a shared store this
-        reaches every worker. Returns how many entries went.
+        As Next.js 16's ``revalidateTag(tag, "max")``: ``tags = ["posts"]`` in a
+        ``route.py`` (or ``@route.get("/posts", tags=["posts"])``, or
+        ``@cached(tags=["posts"])``), then ``app.revalidate_tag("posts")`` after
+        a write. By default tagged entries turn stale: the next request gets
+        the old one while one build refreshes it. ``expire=True`` drops them,
+        so the next request waits for a fresh one. With a shared store this
+        reaches every worker. Returns how many entries it reached (0 on a
+        ``RedisStore``, which revalidates a tag with one counter, race-free).
         """
         if self._cache is None:
             return 0
-        return self._cache.delete_tag(tag)
+        return self._cache.delete_tag(tag, expire)
+
+    def warm(self, paths: Iterable[str] = ()) -> list[tuple[str, str]]:
+        """Build the static entries of this build id now, before traffic arrives.
+
+        Every static route without parameters, the paths each route file's
+        ``generate_static_params()`` lists, and *paths*, built as at build
+        time and stored; returns ``(path, what happened)`` for each
+        (:mod:`microroute.warming`). ``microroute warm`` calls this.
+        """
+        return warm(self._table, self._cache, dict.fromkeys([*static_paths(self._table), *paths]))
+
+    @property
+    def cache_store(self) -> CacheStore | None:
+        """Where this app's static responses and ``@cached`` values live (None: cache off)."""
+        return self._cache.store if self._cache is not None else None
 
     def route_table(self) -> list[dict[str, str]]:
         """One row per route: methods, path, source, and static or dynamic, with why.
@@ -466,7 +516,9 @@ class App(Pipeline):
         """
         check_middleware(middleware)
         self._middleware.append(middleware)
-        self._call_next = chain(self._middleware, self._core, self._errors)
+        self._call_next = chain(
+            self._middleware, self._core, self._errors, self._outside_middleware
+        )
         self._wire_fast_path()  # middleware must run around cached responses too
         return middleware
 
@@ -506,28 +558,3 @@ def _beside_caller(app_dir: Path) -> Path:
     if not file:
         return app_dir
     return Path(file).resolve().parent / app_dir
-
-
-def _source_hash(routes: Iterable[Route]) -> str:
-    """A build id: the handlers' source files and the microroute version, hashed.
-
-    Contents only, never paths, so every machine running the same code agrees.
-    """
-    from .version import __version__
-
-    parts = set()
-    for route in routes:
-        for endpoint in route.endpoints.values():
-            handler = inspect.unwrap(endpoint.handler)
-            code = getattr(handler, "__code__", None)
-            try:
-                source = Path(code.co_filename).read_bytes() if code is not None else None
-            except OSError:
-                source = None
-            if source is None:  # no file (a handler made at run time): its name stands in
-                source = endpoint.source.encode("utf-8", "replace")
-            parts.add(hashlib.sha256(source).digest())
-    digest = hashlib.sha256(__version__.encode())
-    for part in sorted(parts):
-        digest.update(part)
-    return digest.hexdigest()[:16]

@@ -17,9 +17,10 @@ import sys
 from typing import Any
 
 from .after_response import run_now
-from .context import BUILD_MARK, DynamicUsage, RequestState, Routes, bind
+from .context import BUILD_MARK, DynamicUsage, RequestState, Routes, active, bind
 from .errorpages import ErrorPages
 from .handlers import Endpoint
+from .lifecycle import Exchange
 from .responses import Reply, close_body
 from .running import Runner
 from .scope import with_cookies
@@ -53,14 +54,42 @@ class Builder:
         then on.
         """
         environ = self.environ(path)
-        return contextvars.Context().run(self._build_here, endpoint, environ, params)
+        context = contextvars.Context()
+        cause = _observed_request()
+        if cause is None or not cause.observers.builds:
+            return context.run(self._build_here, endpoint, environ, params, None)
+        build = cause.build_exchange(environ, endpoint.template)
+        build.context = context
+        return context.run(self._observed_build, endpoint, environ, params, build)
+
+    def _observed_build(
+        self, endpoint: Endpoint, environ: dict[str, Any], params: dict[str, Any], build: Exchange
+    ) -> tuple[Reply, bool] | None:
+        """A build the request's observers see start and end, in the build's context."""
+        build.build_begins()
+        try:
+            built = self._build_here(endpoint, environ, params, build)
+        except BaseException as exc:  # BuildFailed: the cache answers the request live
+            build.error = exc.__cause__ or exc
+            raise
+        else:
+            if built is not None:
+                build.status = built[0][0]
+            return built
+        finally:
+            build.build_ends()
 
     def _build_here(
-        self, endpoint: Endpoint, environ: dict[str, Any], params: dict[str, Any]
+        self,
+        endpoint: Endpoint,
+        environ: dict[str, Any],
+        params: dict[str, Any],
+        build: Exchange | None,
     ) -> tuple[Reply, bool] | None:
         state = RequestState(
             self.settings, self.routes, environ, endpoint.config.dynamic, endpoint.source
         )
+        state.exchange = build
         bind(state)  # this context is the build's alone: nothing to unbind
         try:
             reply = self.runner.run(endpoint, state, params)
@@ -107,3 +136,15 @@ class Builder:
             "wsgi.run_once": False,
             BUILD_MARK: True,
         }
+
+
+def _observed_request() -> Exchange | None:
+    """The exchange of the request this build is for, when something observes it.
+
+    A build runs for a live request (a MISS), or off it for a stale entry
+    (``in_background`` hands the rebuild a copy of the request's context).
+    """
+    try:
+        return active().exchange
+    except LookupError:  # no request: nothing observes this build
+        return None

@@ -15,29 +15,38 @@ when to call it and what to keep::
 A build that proves the route dynamic (the handler called ``cookies()``,
 streamed, or answered with ``Set-Cookie``/``Vary``/``Cache-Control: private``)
 marks the route dynamic for good; the live request is then served by the
-app's ordinary *run*. A store that fails (Redis down, a timeout, bad data) is
-logged, at most every :data:`QUIET_SECONDS`, and the request is served by a
-build without the store: never a 500.
+app's ordinary *run*. A store that fails (Redis down, a timeout, a failover,
+bad data) is logged (:class:`~microroute.stores.FailSoft`) and the request is
+served by a build without the store: never a 500.
 
-Stores implement :class:`CacheStore`: :class:`MemoryStore` (the default, an
-LRU bounded by bytes) and :class:`RedisStore` (shared by workers and
-machines, keyed by namespace and build id, with a lock per path).
+Where entries live is :mod:`microroute.stores` (:class:`MemoryStore`,
+:class:`RedisStore`, re-exported here); both invalidate by generation, so a
+revalidation never races a build in flight, and a soft one (the default)
+leaves the entry to be served STALE while one build replaces it.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
-import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from typing import Any, Protocol, runtime_checkable
+from collections.abc import Callable
+from typing import Any, Literal, cast
 
+from .flights import FLIGHT_TIMEOUT, POLL_SECONDS, Flight, Flights, in_background
 from .handlers import Endpoint
 from .responses import Headers, Reply, close_body
+from .stores import (
+    DEFAULT_MAX_BYTES,
+    NO_LOCK,
+    CacheStore,
+    Entry,
+    FailSoft,
+    Lock,
+    MemoryStore,
+    RedisStore,
+    VersionedStore,
+)
 from .table import Route
 
 __all__ = [
@@ -49,25 +58,19 @@ __all__ = [
     "MemoryStore",
     "RedisStore",
     "RouteCache",
+    "VersionedStore",
+    "Warmed",
     "static_reason",
 ]
 
 logger = logging.getLogger("microroute")
 
-DEFAULT_MAX_BYTES = 64 * 1024 * 1024
-#: How long a request waits for another one (or another worker) building the same path.
-FLIGHT_TIMEOUT = 30.0
-#: How often a request waiting for another worker's build looks for its entry.
-POLL_SECONDS = 0.01
-#: A failing store is logged at most this often.
-QUIET_SECONDS = 10.0
-#: After a store failure, requests skip the store this long instead of each
-#: waiting out its timeouts again.
-DOWN_SECONDS = 1.0
 ONE_YEAR = 31_536_000
-WEEK = 7 * 24 * 3600
 _NOT_MODIFIED_HEADERS = frozenset({"etag", "cache-control", "vary", "x-microroute-cache"})
 _WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+#: What :meth:`RouteCache.warm` did for a path.
+Warmed = Literal["built", "fresh", "dynamic", "not stored", "failed"]
 
 #: ``build(endpoint, path, params)``: the handler's reply to a synthetic GET for
 #: *path*, with whether the handler itself made it (False: an error handler's
@@ -145,109 +148,6 @@ class BuildFailed(Exception):
         self.reason = f"build failed: {type(error).__name__}: {error}"[:200]
 
 
-class Entry:
-    """One stored response, with the header lists for each way it is served."""
-
-    __slots__ = (
-        "body",
-        "created",
-        "endpoint",
-        "etag",
-        "headers",
-        "hit",
-        "miss",
-        "revalidate",
-        "size",
-        "stale",
-        "status",
-        "tags",
-    )
-
-    def __init__(
-        self,
-        status: str,
-        headers: list[tuple[str, str]],
-        body: bytes,
-        created: float,
-        revalidate: float | None,
-        etag: str | None = None,
-        tags: tuple[str, ...] = (),
-    ) -> None:
-        self.status = status
-        self.headers = headers
-        self.body = body
-        self.created = created
-        self.revalidate = revalidate
-        self.tags = tags
-        self.etag = etag or '"' + hashlib.blake2b(body, digest_size=16).hexdigest() + '"'
-        # Precomputed: a HIT must cost little more than a dict lookup.
-        self.hit = [*headers, ("ETag", self.etag), ("X-Microroute-Cache", "HIT")]
-        self.stale = [*headers, ("ETag", self.etag), ("X-Microroute-Cache", "STALE")]
-        self.miss = [*headers, ("ETag", self.etag), ("X-Microroute-Cache", "MISS")]
-        self.size = len(body) + sum(len(k) + len(v) for k, v in headers) + 256
-        #: The handler that made it, when made in this process: once that
-        #: handler proves dynamic, its entries are no longer served.
-        self.endpoint: Endpoint | None = None
-
-    def servable(self, environ: dict[str, Any]) -> bool:
-        """Whether the app may answer *environ* with this entry as a plain HIT.
-
-        Only a fresh entry, for a GET without ``If-None-Match``, whose handler
-        has not since proved dynamic; anything else takes the full path.
-        """
-        return (
-            environ["REQUEST_METHOD"] == "GET"
-            and (self.revalidate is None or time.time() - self.created < self.revalidate)
-            and "HTTP_IF_NONE_MATCH" not in environ
-            and (self.endpoint is None or self.endpoint.dynamic_reason is None)
-        )
-
-    def is_stale(self, now: float) -> bool:
-        return self.revalidate is not None and now - self.created >= self.revalidate
-
-    def matches(self, if_none_match: str) -> bool:
-        """Whether an ``If-None-Match`` header names this entry's ETag."""
-        if if_none_match.strip() == "*":
-            return True
-        tags = (tag.strip().removeprefix("W/") for tag in if_none_match.split(","))
-        return self.etag in tags
-
-    def dumps(self) -> bytes:
-        """Serialize for a shared store: a JSON header line, then the body."""
-        meta = {
-            "status": self.status,
-            "headers": self.headers,
-            "created": self.created,
-            "revalidate": self.revalidate,
-            "etag": self.etag,
-            "tags": self.tags,
-        }
-        return json.dumps(meta, separators=(",", ":")).encode() + b"\n" + self.body
-
-    @classmethod
-    def loads(cls, data: bytes) -> Entry:
-        """The entry :meth:`dumps` wrote; ``ValueError`` for anything else."""
-        meta_line, newline, body = data.partition(b"\n")
-        try:
-            meta = json.loads(meta_line)
-            headers = [(str(k), str(v)) for k, v in meta["headers"]]
-            revalidate = meta["revalidate"]
-            entry = cls(
-                str(meta["status"]),
-                headers,
-                body,
-                float(meta["created"]),
-                None if revalidate is None else float(revalidate),
-                str(meta["etag"]),
-                tuple(map(str, meta.get("tags", ()))),
-            )
-        except (ValueError, KeyError, TypeError) as exc:
-            raise ValueError(f"unreadable cache entry: {exc}") from None
-        if not newline:
-            raise ValueError("unreadable cache entry: no body separator")
-        return entry
-
-
 class ScopedEntry(Entry):
     """The entry of a route with scoped middleware: never a bare fast-path HIT.
 
@@ -263,304 +163,6 @@ class ScopedEntry(Entry):
         return False
 
 
-class Lock(Protocol):
-    """A store's build lock on one path, held by this process."""
-
-    def release(self) -> None: ...
-
-
-@runtime_checkable
-class CacheStore(Protocol):
-    """Where entries live, keyed by path.
-
-    A store shared by several processes also makes :meth:`lock` mean
-    something: one build per path across all of them.
-    """
-
-    def bind(self, build_id: str) -> None:
-        """Scope every key to *build_id* (a shared store); a local store ignores it."""
-        ...
-
-    def get(self, path: str) -> Entry | None: ...
-
-    def set(self, path: str, entry: Entry) -> None: ...
-
-    def lock(self, path: str) -> Lock | None:
-        """Take the build lock on *path*; ``None`` while another process holds it."""
-        ...
-
-    def delete_path(self, path: str, subtree: bool = False) -> int:
-        """Drop the entry of *path*; with *subtree*, every entry below it too."""
-        ...
-
-    def delete_tag(self, tag: str) -> int:
-        """Drop every entry whose route carries *tag*."""
-        ...
-
-    def clear(self) -> None: ...
-
-
-def _under(key: str, path: str, subtree: bool) -> bool:
-    return key == path or (subtree and key.startswith(path.rstrip("/") + "/"))
-
-
-class _NoLock:
-    """The lock of a store no other process shares: always free."""
-
-    def release(self) -> None:
-        pass
-
-
-_NO_LOCK = _NoLock()
-
-
-class MemoryStore:
-    """An in-process LRU bounded by bytes (64 MiB by default)."""
-
-    def __init__(self, max_bytes: int = DEFAULT_MAX_BYTES) -> None:
-        if max_bytes <= 0:
-            raise ValueError(f"cache_max_bytes must be positive, got {max_bytes!r}")
-        self.max_bytes = max_bytes
-        self.used = 0
-        self.entries: OrderedDict[str, Entry] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def bind(self, build_id: str) -> None:
-        pass  # one process, one build
-
-    def get(self, path: str) -> Entry | None:
-        entry = self.entries.get(path)
-        if entry is not None:
-            try:  # noqa: SIM105 - contextlib.suppress costs more than the lookup
-                self.entries.move_to_end(path)
-            except KeyError:  # evicted meanwhile by another thread
-                pass
-        return entry
-
-    def set(self, path: str, entry: Entry) -> None:
-        with self._lock:
-            old = self.entries.pop(path, None)
-            if old is not None:
-                self.used -= old.size
-            if entry.size > self.max_bytes:
-                return  # larger than the whole cache: never stored, and the old copy goes
-            self.entries[path] = entry
-            self.used += entry.size
-            while self.used > self.max_bytes:
-                _, evicted = self.entries.popitem(last=False)
-                self.used -= evicted.size
-
-    def lock(self, path: str) -> Lock | None:
-        return _NO_LOCK  # the cache's own single-flight covers one process
-
-    def _drop(self, doomed: Callable[[str, Entry], bool]) -> int:
-        with self._lock:
-            # A snapshot: a HIT reorders the dict from other threads meanwhile.
-            keys = [key for key, entry in list(self.entries.items()) if doomed(key, entry)]
-            for key in keys:
-                entry = self.entries.pop(key, None)
-                if entry is not None:
-                    self.used -= entry.size
-        return len(keys)
-
-    def delete_path(self, path: str, subtree: bool = False) -> int:
-        return self._drop(lambda key, entry: _under(key, path, subtree))
-
-    def delete_tag(self, tag: str) -> int:
-        return self._drop(lambda key, entry: tag in entry.tags)
-
-    def clear(self) -> None:
-        with self._lock:
-            self.entries.clear()
-            self.used = 0
-
-    def __len__(self) -> int:
-        return len(self.entries)
-
-
-class RedisStore:
-    """Entries in Redis, shared by every worker and machine that points at it.
-
-    >>> App(route, cache=RedisStore("redis://127.0.0.1:6379/0"))  # doctest: +SKIP
-
-    Needs the ``redis`` package (``pip install microroute[redis]``). Every key
-    starts with *prefix* (the namespace: give each app its own) and the app's
-    build id, so a deploy of new code never serves the old code's entries and
-    two apps never share them. Entries expire *ttl* seconds after their
-    ``revalidate`` window (7 days by default), so old builds' keys go away by
-    themselves. A build takes a lock (``SET NX PX``, *lock_seconds*) so N
-    workers facing a cold or stale path run the handler once; a lock whose
-    holder died expires. Every call is bounded by *timeout* seconds (waiting
-    for one of *max_connections* pooled connections included); the cache
-    treats a failure as a miss and serves the request uncached.
-    """
-
-    def __init__(
-        self,
-        url_or_client: Any = "redis://127.0.0.1:6379/0",
-        prefix: str = "microroute:",
-        *,
-        ttl: float = WEEK,
-        timeout: float = 0.25,
-        lock_seconds: float = 10.0,
-        max_connections: int = 64,
-    ) -> None:
-        if isinstance(url_or_client, str):
-            try:
-                import redis
-            except ImportError:
-                raise RuntimeError(
-                    "RedisStore needs the redis package: pip install 'microroute[redis]'"
-                ) from None
-            # A blocking pool: under gevent every request in flight may want a
-            # connection at once, and a plain pool past its size raises instead
-            # of waiting (which would serve a burst uncached).
-            pool = redis.BlockingConnectionPool.from_url(
-                url_or_client,
-                max_connections=max_connections,
-                timeout=timeout,
-                socket_timeout=timeout,
-                socket_connect_timeout=timeout,
-            )
-            url_or_client = redis.Redis(connection_pool=pool)
-        if not ttl > 0 or not lock_seconds > 0:
-            raise ValueError("RedisStore: ttl and lock_seconds must be positive numbers of seconds")
-        self.client = url_or_client
-        self.prefix = prefix
-        self.ttl = ttl
-        self.lock_seconds = lock_seconds
-        self.build_id: str | None = None
-        self._base = prefix + "unbound:"
-
-    def bind(self, build_id: str) -> None:
-        if self.build_id is not None and self.build_id != build_id:
-            raise ValueError(
-                f"this RedisStore already serves build {self.build_id!r}; give each App its own"
-                " RedisStore (with its own prefix for a different app)"
-            )
-        self.build_id = build_id
-        self._base = f"{self.prefix}{build_id}:"
-
-    def _key(self, path: str) -> str:
-        return self._base + "p:" + path
-
-    def get(self, path: str) -> Entry | None:
-        data = self.client.get(self._key(path))
-        return None if data is None else Entry.loads(data)
-
-    def set(self, path: str, entry: Entry) -> None:
-        key = self._key(path)
-        lifetime = int(((entry.revalidate or 0) + self.ttl) * 1000)
-        with self.client.pipeline() as pipe:
-            pipe.set(key, entry.dumps(), px=lifetime)
-            for tag in entry.tags:
-                pipe.sadd(self._base + "t:" + tag, key)
-                pipe.pexpire(self._base + "t:" + tag, lifetime, gt=True)
-                pipe.pexpire(self._base + "t:" + tag, lifetime, nx=True)
-            pipe.execute()
-
-    def lock(self, path: str) -> Lock | None:
-        # redis-py's Lock: SET NX PX with a token, released only by its owner.
-        lock = self.client.lock(self._base + "l:" + path, timeout=self.lock_seconds, blocking=False)
-        return _RedisLock(lock) if lock.acquire() else None
-
-    def delete_path(self, path: str, subtree: bool = False) -> int:
-        start = self._key(path.rstrip("/") if subtree else path)
-        pattern = _glob_escape(start) + ("*" if subtree else "")
-        skip = len(self._base) + 2
-        doomed = [
-            name
-            for name in self.client.scan_iter(match=pattern, count=500)
-            if _under(name.decode("utf-8", "replace")[skip:], path, subtree)
-        ]
-        if doomed:
-            self.client.delete(*doomed)
-        return len(doomed)
-
-    def delete_tag(self, tag: str) -> int:
-        members = list(self.client.smembers(self._base + "t:" + tag))
-        deleted = int(self.client.delete(*members)) if members else 0
-        self.client.delete(self._base + "t:" + tag)
-        return deleted
-
-    def clear(self) -> None:
-        doomed = list(self.client.scan_iter(match=_glob_escape(self._base) + "*", count=500))
-        if doomed:
-            self.client.delete(*doomed)
-
-
-class _RedisLock:
-    def __init__(self, lock: Any) -> None:
-        self._lock = lock
-
-    def release(self) -> None:
-        try:
-            self._lock.release()
-        except Exception:  # expired and perhaps taken by another worker: not ours to drop
-            logger.debug("A build lock expired before its build finished", exc_info=True)
-
-
-def _glob_escape(text: str) -> str:
-    return "".join("\\" + c if c in "*?[]\\" else c for c in text)
-
-
-class Flight:
-    """One build under way in this process, and what it made, for those who waited."""
-
-    __slots__ = ("done", "entry", "reply")
-
-    def __init__(self) -> None:
-        self.done = threading.Event()
-        #: The entry the build stored, or, when it stored none, its in-memory reply.
-        self.entry: Entry | None = None
-        self.reply: Reply | None = None
-
-
-class Flights:
-    """Single-flight in one process: one request builds a path, the others share it."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._flights: dict[str, Flight] = {}
-
-    @contextmanager
-    def lead(self, key: str) -> Iterator[tuple[bool, Flight]]:
-        """Yields ``(True, flight)`` to the one caller that should build *key*.
-
-        The others wait (at most :data:`FLIGHT_TIMEOUT`) until it is done and
-        get ``(False, flight)``, holding what the leader made.
-        """
-        with self._lock:
-            flight = self._flights.get(key)
-            leader = flight is None
-            if flight is None:
-                flight = self._flights[key] = Flight()
-        if not leader:
-            flight.done.wait(FLIGHT_TIMEOUT)
-            yield False, flight
-            return
-        try:
-            yield True, flight
-        finally:
-            with self._lock:
-                del self._flights[key]
-            flight.done.set()
-
-    def start(self, key: str) -> bool:
-        """Claim *key* for a background build; False if one is running."""
-        with self._lock:
-            if key in self._flights:
-                return False
-            self._flights[key] = Flight()
-            return True
-
-    def finish(self, key: str) -> None:
-        with self._lock:
-            flight = self._flights.pop(key, None)
-        if flight is not None:
-            flight.done.set()
-
-
 class RouteCache:
     """Serves static GETs from a store: HIT, STALE (and rebuild), or MISS (build).
 
@@ -573,12 +175,14 @@ class RouteCache:
         self._build = build
         self._run = run
         self._flights = Flights()
-        self._quiet_until = 0.0
-        self._down_until = 0.0
+        self._health = FailSoft(store)
         store.bind(build_id)
-        #: The memory store's dict, for the app's HIT fast path (None for shared stores).
+        #: The memory store's dict, for the app's HIT fast path (None for shared
+        #: stores). It holds ``@cached`` values too, under keys no path equals.
         self.fast: OrderedDict[str, Entry] | None = (
-            store.entries if isinstance(store, MemoryStore) else None
+            cast("OrderedDict[str, Entry]", store.entries)
+            if isinstance(store, MemoryStore)
+            else None
         )
 
     def serve(
@@ -590,7 +194,7 @@ class RouteCache:
         if_none_match: str | None,
     ) -> Reply:
         """The response to a GET (or HEAD) of *path*, a static route."""
-        entry = self._get(path)
+        entry = self._get(path, endpoint)
         if entry is None:
             with self._flights.lead(path) as (leader, flight):
                 if leader:
@@ -598,8 +202,8 @@ class RouteCache:
             # Another request of this process built it: share what it made.
             if flight.entry is not None:
                 return _reply(flight.entry, flight.entry.hit, if_none_match)
-            if flight.reply is not None:  # in memory, but not to be stored (a 404, say)
-                return flight.reply
+            if flight.result is not None:  # in memory, but not to be stored (a 404, say)
+                return cast(Reply, flight.result)
             if endpoint.dynamic_reason is not None:  # the leader's build proved it dynamic
                 return self._run(endpoint, live, params)
             # Nothing to share (a stream, or the leader timed out): build our own.
@@ -624,13 +228,13 @@ class RouteCache:
         deadline = time.monotonic() + FLIGHT_TIMEOUT
         while lock is None and time.monotonic() < deadline:
             time.sleep(POLL_SECONDS)  # gevent's sleep in a patched server
-            entry = self._get(path)
+            entry = self._get(path, endpoint)
             if entry is not None:  # another worker built it
                 flight.entry = entry
                 return _reply(entry, entry.hit, if_none_match)
             lock = self._lock(path)
         try:
-            entry = self._get(path) if lock is not None else None
+            entry = self._get(path, endpoint) if lock is not None else None
             if entry is not None:  # built and stored just before the lock was ours
                 flight.entry = entry
                 return _reply(entry, entry.hit, if_none_match)
@@ -653,6 +257,12 @@ class RouteCache:
 
         What it made goes on *flight* too, for the requests that waited for it.
         """
+        generations = None
+        if keep:
+            # Read before the build: a revalidation that lands while it runs
+            # moves a generation, and the entry it stores is never served fresh.
+            generations = self._generations(path, endpoint)
+            keep = generations is not None
         try:
             built = self._build(endpoint, path, params)
         except BuildFailed as failed:
@@ -663,8 +273,9 @@ class RouteCache:
         entry = self._judge(endpoint, *built)
         if entry is None or not keep:
             if type(reply[2]) is list and endpoint.dynamic_reason is None:
-                flight.reply = reply  # made with no request: the waiters may have it too
+                flight.result = reply  # made with no request: the waiters may have it too
             return reply
+        entry.generations = generations
         flight.entry = entry
         self._set(path, entry)
         return _reply(entry, entry.miss, if_none_match)
@@ -697,31 +308,52 @@ class RouteCache:
     def _rebuild(self, endpoint: Endpoint, path: str, params: dict[str, Any]) -> None:
         """Replace a stale entry, off the request; on failure the stale copy stays."""
         try:
-            lock = self._lock(path)
-            if lock is None:
-                return  # another worker is rebuilding it
-            try:
-                entry = self._get(path)
-                if entry is not None and not entry.is_stale(time.time()):
-                    return  # another worker rebuilt it just now
-                built = self._build(endpoint, path, params)
-                if built is None:
-                    return  # the route proved dynamic: its entries are no longer served
-                entry = self._judge(endpoint, *built)
-                if entry is not None:
-                    self._set(path, entry)
-                    return
-                close_body(built[0][2])
-                if endpoint.dynamic_reason is None:
-                    logger.warning(
-                        "Revalidating %s gave %s; keeping the stale copy", path, built[0][0]
-                    )
-            finally:
-                lock.release()
+            if self.warm(endpoint, path, params, quiet=True) == "not stored":
+                logger.warning("Revalidating %s gave no 200; keeping the stale copy", path)
         except Exception:
             logger.exception("Revalidating %s failed; keeping the stale copy", path)
         finally:
             self._flights.finish(path)
+
+    def warm(
+        self, endpoint: Endpoint, path: str, params: dict[str, Any], quiet: bool = False
+    ) -> Warmed:
+        """Build *path* and store it, unless a fresh entry is there already.
+
+        For a stale entry in the background, and for ``microroute warm``: no
+        live request, so a build that proves the route dynamic or fails stores
+        nothing (a stale copy stays). *quiet* leaves a build's error to the
+        caller's log. Takes the store's lock; another worker building it counts
+        as ``"fresh"``.
+        """
+        lock = self._lock(path)
+        if lock is None:
+            return "fresh"  # another worker is building it
+        try:
+            entry = self._get(path, endpoint)
+            if entry is not None and not entry.is_stale(time.time()):
+                return "fresh"  # another worker built it just now
+            generations = self._generations(path, endpoint)
+            if generations is None:
+                return "failed"  # the store is failing: a build could not be kept
+            try:
+                built = self._build(endpoint, path, params)
+            except BuildFailed:
+                if quiet:
+                    raise
+                logger.exception("Building %s for the cache failed", path)
+                return "failed"
+            if built is None:
+                return "dynamic"  # its entries are no longer served
+            entry = self._judge(endpoint, *built)
+            if entry is not None:
+                entry.generations = generations
+                self._set(path, entry)
+                return "built"
+            close_body(built[0][2])
+            return "dynamic" if endpoint.dynamic_reason is not None else "not stored"
+        finally:
+            lock.release()
 
     def _judge(self, endpoint: Endpoint, reply: Reply, made_by_handler: bool) -> Entry | None:
         """The entry a build's *reply* makes, or None; marks the route dynamic if it proves so.
@@ -756,55 +388,47 @@ class RouteCache:
 
     # -- the store, failing soft ------------------------------------------------
 
-    def _failed(self, doing: str, path: str) -> None:
-        """Log a store failure, at most every :data:`QUIET_SECONDS`."""
-        now = time.monotonic()
-        self._down_until = now + DOWN_SECONDS
-        if now >= self._quiet_until:
-            self._quiet_until = now + QUIET_SECONDS
-            logger.error(
-                "The cache store (%s) failed to %s %s; serving uncached (logged at most every %gs)",
-                type(self.store).__name__,
-                doing,
-                path,
-                QUIET_SECONDS,
-                exc_info=True,
-            )
-
-    def _down(self) -> bool:
-        return self._down_until > 0 and time.monotonic() < self._down_until
-
-    def _get(self, path: str) -> Entry | None:
-        if self._down():
+    def _get(self, path: str, endpoint: Endpoint) -> Entry | None:
+        if self._health.down():
             return None
         try:
-            return self.store.get(path)
+            return self.store.get(path, endpoint.config.tags)
         except Exception:
-            self._failed("read", path)
+            self._health.failed("read", path)
+            return None
+
+    def _generations(self, path: str, endpoint: Endpoint) -> tuple[int, ...] | None:
+        """What a build of *path* starts from (see :class:`CacheStore`); None on failure."""
+        if self._health.down():
+            return None
+        try:
+            return self.store.generations(path, endpoint.config.tags)
+        except Exception:
+            self._health.failed("read the generations of", path)
             return None
 
     def _set(self, path: str, entry: Entry) -> None:
-        if self._down():
+        if self._health.down():
             return
         try:
             self.store.set(path, entry)
         except Exception:
-            self._failed("store", path)
+            self._health.failed("store", path)
 
     def _lock(self, path: str) -> Lock | None:
-        if self._down():
-            return _NO_LOCK
+        if self._health.down():
+            return NO_LOCK
         try:
             return self.store.lock(path)
         except Exception:
-            self._failed("lock", path)
-            return _NO_LOCK  # no store to coordinate through: build here
+            self._health.failed("lock", path)
+            return NO_LOCK  # no store to coordinate through: build here
 
-    def delete_path(self, path: str, subtree: bool) -> int:
-        return self.store.delete_path(path, subtree)
+    def delete_path(self, path: str, subtree: bool, expire: bool) -> int:
+        return self.store.delete_path(path, subtree, expire)
 
-    def delete_tag(self, tag: str) -> int:
-        return self.store.delete_tag(tag)
+    def delete_tag(self, tag: str, expire: bool) -> int:
+        return self.store.delete_tag(tag, expire)
 
 
 class DevCache(RouteCache):
@@ -849,13 +473,3 @@ def _reply(entry: Entry, headers: Headers, if_none_match: str | None) -> Reply:
         kept = [h for h in headers if h[0].lower() in _NOT_MODIFIED_HEADERS]
         return "304 Not Modified", kept, []
     return entry.status, headers, [entry.body]
-
-
-def in_background(task: Callable[[], None]) -> None:
-    """Run *task* off the request: a greenlet under gevent, else a daemon thread.
-
-    In a monkey-patched process (``microroute run``, gunicorn's gevent worker)
-    ``threading`` is gevent's, so the same call spawns a greenlet that runs
-    when the hub gets time; without patching (the TestClient) it is a thread.
-    """
-    threading.Thread(target=task, name="microroute-revalidate", daemon=True).start()

@@ -73,6 +73,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _routes(args.target)
     if args.command == "openapi":
         return _openapi(args.target)
+    if args.command == "warm":
+        return _warm(args.target, args.paths)
     parser.print_help(sys.stderr)
     return 2
 
@@ -177,6 +179,21 @@ def _parser() -> argparse.ArgumentParser:
         description="Print TARGET's OpenAPI 3.1 document as JSON on stdout.",
     )
     openapi.add_argument("target", nargs="?", metavar="TARGET", help=target_help)
+    warm = commands.add_parser(
+        "warm",
+        help="build a new build id's static entries in the shared cache before traffic arrives",
+        description="Build TARGET's static GET responses into its cache store (a RedisStore"
+        " shared with the servers): every static route without parameters, the paths"
+        " each route file's generate_static_params() lists, and those in --paths FILE."
+        " Exits 1 if a path failed or matched no GET route.",
+    )
+    warm.add_argument("target", nargs="?", metavar="TARGET", help=target_help)
+    warm.add_argument(
+        "--paths",
+        metavar="FILE",
+        default=None,
+        help="also warm these paths: one per line, # comments ('-' reads stdin)",
+    )
     return parser
 
 
@@ -304,6 +321,37 @@ def _openapi(target: str | None) -> int:
     if isinstance(app, int):
         return app
     return _print(json.dumps(app.openapi(), indent=2))
+
+
+def _warm(target: str | None, paths_file: str | None) -> int:
+    from microroute.stores import MemoryStore
+
+    app = _load_for_table(target)
+    if isinstance(app, int):
+        return app
+    if app.cache_store is None:
+        print("error: the app's cache is off (App(cache=False) or MICROROUTE_CACHE=0)",
+              file=sys.stderr, flush=True)  # fmt: skip
+        return 1
+    if isinstance(app.cache_store, MemoryStore):
+        print("warning: the app keeps its cache in process memory, so warming it here"
+              " does not reach the servers: give it a RedisStore",
+              file=sys.stderr, flush=True)  # fmt: skip
+    given: list[str] = []
+    if paths_file is not None:
+        try:
+            text = sys.stdin.read() if paths_file == "-" else Path(paths_file).read_text("utf-8")
+        except OSError as exc:
+            print(f"error: --paths {paths_file}: {exc.strerror}", file=sys.stderr, flush=True)
+            return 1
+        lines = (line.split("#", 1)[0].strip() for line in text.splitlines())
+        given = [line for line in lines if line]
+    print(f"warming build {app.build_id}", flush=True)
+    failed = 0
+    for path, outcome in app.warm(given):
+        print(f"  {outcome:<12} {path}", flush=True)
+        failed += outcome in ("failed", "no route", "no GET handler")
+    return 1 if failed else 0
 
 
 def _print(text: str) -> int:

@@ -62,8 +62,11 @@ class Dispatcher:
         if found is None:
             return self.errors.routing_error(404, "Not Found", environ)
         route, params = found
-        if state.exchange is not None:
-            state.exchange.routed(route.pattern.path)
+        exchange = state.exchange
+        if exchange is not None:
+            exchange.route = route.pattern.path
+            if exchange.observers.matched:
+                exchange.routed(route.pattern.path)
         method = environ["REQUEST_METHOD"]
         endpoint = route.endpoints.get(method)
         if endpoint is None:

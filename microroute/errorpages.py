@@ -25,7 +25,7 @@ from werkzeug.routing import RequestRedirect
 from werkzeug.sansio.utils import get_current_url
 from werkzeug.urls import iri_to_uri
 
-from .context import BUILD_MARK
+from .context import BUILD_MARK, active
 from .debugpage import debug_reply
 from .errors import ControlFlow, HTTPError, RequestValidationError, status_phrase
 from .replies import ReturnValueError, coerce
@@ -78,6 +78,8 @@ class ErrorPages:
         *where* names what raised it, for the log.
         """
         status = status_of(exc)
+        if status is None:
+            _tell_observers(exc)
         handler = self._find(exc, status)
         if handler is None and status is None and not isinstance(exc, RequestRedirect):
             handler = self.handlers.get(500)
@@ -140,6 +142,16 @@ def _control_flow(signal: ControlFlow, environ: WSGIEnviron) -> Reply:
         headers = [("Location", location), ("Content-Length", "0"), *signal.headers]
         return status_line(signal.status), headers, []
     return error_reply(signal.status, signal.message, signal.headers)
+
+
+def _tell_observers(exc: BaseException) -> None:
+    """Note *exc* on the request's exchange, when something observes it (a span records it)."""
+    try:
+        exchange = active().exchange
+    except LookupError:  # rendered outside a request
+        return
+    if exchange is not None:
+        exchange.failed(exc)
 
 
 def _log_unhandled(exc: BaseException, environ: WSGIEnviron, where: str) -> None:

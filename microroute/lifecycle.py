@@ -17,6 +17,15 @@ and in its ``on_disconnect`` callbacks):
 4. :meth:`~Observer.response_ended`: the body ended, at its last byte, on an error,
    or because the client left.
 
+Two more pairs, for what a request causes beyond its response:
+
+* :meth:`~Observer.after_scheduled` and :meth:`~Observer.after_done`: the
+  request's ``after()`` work was handed to the pool, and all of it ran;
+* :meth:`~Observer.build_started` and :meth:`~Observer.build_ended`: a static
+  build the request caused (a MISS, a stale entry's rebuild), seen as an
+  exchange of its own (``build.cause`` is the request's), with each hook run
+  in the build's own context.
+
 Access logs, request ids, traces, metrics and readiness plug in here, and no
 other module needs to know they exist. With no observer, the app takes none of
 these steps: one attribute test per request is all the seam costs.
@@ -52,15 +61,9 @@ class Observer:
     the last two run, so there it would cut the response).
     """
 
-    #: Whether this observer's :meth:`response_ended` needs every request's body
-    #: watched to its end. One that needs it only sometimes (an access log
-    #: nobody listens to) says False and sets ``exchange.watch_end = True`` in
-    #: :meth:`request_started` when it does: an unwatched body costs nothing.
-    ends_always = True
-    #: None: this observer watches every request. Else a cheap callable that
-    #: says whether it watches the next one (an access log nobody listens to
-    #: does not): when no observer watches, the request runs unobserved.
     watching: Callable[[], bool] | None = None
+    # (A watching observer's response_ended is wanted for the requests whose
+    # start it watched: its body is then watched to its end, and only then.)
 
     def request_started(self, exchange: Exchange) -> None:
         """A request arrived: nothing of the app has run for it yet."""
@@ -74,6 +77,23 @@ class Observer:
     def response_ended(self, exchange: Exchange) -> None:
         """The body is done: read ``bytes_sent``, ``error``, ``disconnected``."""
 
+    def after_scheduled(self, exchange: Exchange) -> None:
+        """The request's ``after()`` work was handed on (its response is closing)."""
+
+    def after_done(self, exchange: Exchange) -> None:
+        """The request's ``after()`` work all ran (in a copy of its context)."""
+
+    def build_started(self, build: Exchange) -> None:
+        """A static build begins, in its own fresh context; ``build.cause`` caused it."""
+
+    def build_ended(self, build: Exchange) -> None:
+        """The build is over: ``build.status`` is its reply's, or None when the
+        build was abandoned (the route proved dynamic); ``build.error`` is what it
+        raised, if it failed."""
+
+
+_NO_HEADERS: Headers = []
+
 
 class Observers:
     """The observers of one app, sorted by moment: only the hooks they override are called.
@@ -82,7 +102,22 @@ class Observers:
     the body is watched to its end only when some observer wants that moment.
     """
 
-    __slots__ = ("always", "ended", "matched", "responding", "started", "wanted", "watch_end")
+    __slots__ = (
+        "active",
+        "after_done",
+        "after_scheduled",
+        "always",
+        "build_ended",
+        "build_started",
+        "builds",
+        "end_if",
+        "ended",
+        "matched",
+        "responding",
+        "started",
+        "wanted",
+        "watch_end",
+    )
 
     def __init__(self, observers: Iterable[Observer]) -> None:
         def overriding(name: str) -> tuple[Any, ...]:
@@ -94,55 +129,91 @@ class Observers:
         self.always = any(o.watching is None for o in observers)
         #: Otherwise, what says whether this request is watched (all must be cheap).
         self.wanted = tuple(o.watching for o in observers if o.watching is not None)
+        #: Whether the next request is observed at all, when not :attr:`always`:
+        #: the one observer's own question when there is one (a call less).
+        self.active: Callable[[], bool] = (
+            self.wanted[0] if len(self.wanted) == 1 and not self.always else self._any_wanted
+        )
         self.started = overriding("request_started")
         self.matched = overriding("route_matched")
         self.responding = overriding("response_started")
         self.ended = overriding("response_ended")
-        #: Whether every body is watched to its end (some observer always wants it).
-        self.watch_end = any(
-            o.ends_always
-            for o in observers
-            if type(o).response_ended is not Observer.response_ended
-        )
+        self.after_scheduled = overriding("after_scheduled")
+        self.after_done = overriding("after_done")
+        self.build_started = overriding("build_started")
+        self.build_ended = overriding("build_ended")
+        #: Whether any observer watches static builds (else none is an Exchange).
+        self.builds = bool(self.build_started or self.build_ended)
+        ending = [o for o in observers if type(o).response_ended is not Observer.response_ended]
+        #: Whether every body is watched to its end (an observer of every request wants it).
+        self.watch_end = any(o.watching is None for o in ending)
+        #: Otherwise, the questions that say whether this request's body is.
+        self.end_if = tuple(o.watching for o in ending if o.watching is not None)
 
-    def active(self) -> bool:
-        """Whether the next request is observed at all."""
-        if self.always:
-            return True
-        return any(wanted() for wanted in self.wanted)
+    def _any_wanted(self) -> bool:
+        for wanted in self.wanted:
+            if wanted():
+                return True
+        return self.always
 
 
 class Exchange:
     """One request and its response, as observers see them.
 
-    Made for every observed request, so it sets only what differs per request;
-    the rest reads from class-level defaults until a stage sets it.
+    Made for every observed request (request ids make that every request), so
+    it is slotted: all of it set in one go, no instance dict.
     """
 
-    #: The matched route's template, or None (no route matched, or not yet).
-    route: str | None = None
-    #: The request's id (``App(request_id_header=...)``), once one is known.
-    request_id: str | None = None
-    #: The status line (``"200 OK"``), once decided.
-    status: str | None = None
-    #: The body is a stream (a generator's chunks, an EventStream), once decided.
-    streaming = False
-    #: The response's headers, as sent, once decided.
-    headers: Headers = []  # noqa: RUF012 - replaced, never mutated
-    bytes_sent = 0
-    #: The body reached its end (the last byte went to the server).
-    completed = False
-    #: What cut the body, if anything did after the headers went out.
-    error: BaseException | None = None
-    #: The request's context, where every hook runs.
-    context: contextvars.Context | None = None
+    __slots__ = (
+        "_extra",
+        "bytes_sent",
+        "cause",
+        "completed",
+        "context",
+        "environ",
+        "error",
+        "headers",
+        "observers",
+        "raised",
+        "request_id",
+        "route",
+        "started",
+        "status",
+        "streaming",
+        "watch_end",
+    )
 
     def __init__(self, environ: dict[str, Any], observers: Observers) -> None:
         self.environ = environ
         self.observers = observers
-        #: Whether the body is watched to its end (:attr:`Observer.ends_always`).
-        self.watch_end = observers.watch_end
+        #: Whether the body is watched to its end (some observer wants that moment).
+        self.watch_end: bool = observers.watch_end
+        if observers.end_if and not self.watch_end:
+            self.watch_end = any(wanted() for wanted in observers.end_if)
         self.started = time.perf_counter()
+        #: The matched route's template, or None (no route matched, or not yet).
+        self.route: str | None = None
+        #: The request's id (``App(request_id_header=...)``), once one is known.
+        self.request_id: str | None = None
+        #: The status line (``"200 OK"``), once decided.
+        self.status: str | None = None
+        #: The body is a stream (a generator's chunks, an EventStream), once decided.
+        self.streaming = False
+        #: The response's headers, as sent, once decided.
+        self.headers: Headers = _NO_HEADERS
+        self.bytes_sent = 0
+        #: The body reached its end (the last byte went to the server).
+        self.completed = False
+        #: What cut the body, if anything did after the headers went out.
+        self.error: BaseException | None = None
+        #: The request's context, where every hook runs.
+        self.context: contextvars.Context | None = None
+        #: The first exception the app rendered as this request's error page (a
+        #: handler's, middleware's); never an ``abort()`` or ``HTTPError``.
+        self.raised: BaseException | None = None
+        #: For a static build: the exchange of the request that caused it.
+        self.cause: Exchange | None = None
+        self._extra: dict[str, Any] | None = None
 
     @property
     def method(self) -> str:
@@ -155,9 +226,9 @@ class Exchange:
     @property
     def extra(self) -> dict[str, Any]:
         """Room for observers' own per-request values, keyed by their name."""
-        extra: dict[str, Any] | None = self.__dict__.get("_extra")
+        extra = self._extra
         if extra is None:
-            extra = self.__dict__["_extra"] = {}
+            extra = self._extra = {}
         return extra
 
     @property
@@ -180,6 +251,7 @@ class Exchange:
             hook(self)
 
     def routed(self, template: str) -> None:
+        """Set :attr:`route` and tell the observers (the stages test ``observers.matched``)."""
         self.route = template
         for hook in self.observers.matched:
             hook(self)
@@ -197,6 +269,34 @@ class Exchange:
 
     def end(self) -> None:
         for hook in self.observers.ended:
+            hook(self)
+
+    def failed(self, exc: BaseException) -> None:
+        """The app rendered *exc* as this request's error page (the first one is kept)."""
+        if self.raised is None:
+            self.raised = exc
+
+    def after_handed_on(self) -> None:
+        for hook in self.observers.after_scheduled:
+            hook(self)
+
+    def after_ran(self) -> None:
+        for hook in self.observers.after_done:
+            hook(self)
+
+    def build_exchange(self, environ: dict[str, Any], template: str) -> Exchange:
+        """The exchange of a static build this request causes (not started yet)."""
+        build = Exchange(environ, self.observers)
+        build.cause = self
+        build.route = template
+        return build
+
+    def build_begins(self) -> None:
+        for hook in self.observers.build_started:
+            hook(self)
+
+    def build_ends(self) -> None:
+        for hook in self.observers.build_ended:
             hook(self)
 
 

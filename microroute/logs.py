@@ -23,7 +23,6 @@ from __future__ import annotations
 import json
 import logging
 import logging.config
-from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +35,9 @@ access_logger = logging.getLogger("microroute.access")
 #: The environ key that says the app writes this request's access record, so
 #: the server (``microroute run``'s) writes none of its own.
 LOGGED = "microroute.access_logged"
+# logging's own per-level answers for this logger (cleared in place on any
+# level change); {} if a future logging keeps none, and isEnabledFor answers.
+_enabled_cache_get = getattr(access_logger, "_cache", {}).get
 
 #: What ``microroute run`` configures when nothing else has: a timestamp, the
 #: level, the logger name and the request's id on errors and the app's own
@@ -75,22 +77,23 @@ DEFAULT_CONFIG: dict[str, Any] = {
 class AccessLog(Observer):
     """One ``microroute.access`` record per request, when its body has ended.
 
-    Only while the logger is enabled for INFO does it watch a body to its end:
-    unconfigured, as under gunicorn's own workers, it costs one level check.
+    Only while the logger is enabled for INFO does it watch a body to its end
+    (:attr:`~microroute.lifecycle.Observer.watching`): unconfigured, as under
+    gunicorn's own workers, it costs one level check.
     """
 
-    ends_always = False
-    watching = staticmethod(partial(access_logger.isEnabledFor, logging.INFO))
-
-    def request_started(self, exchange: Exchange) -> None:
-        if access_logger.isEnabledFor(logging.INFO):
-            exchange.watch_end = True
-            exchange.environ[LOGGED] = True
+    @staticmethod
+    def watching() -> bool:
+        # Logging keeps each logger's answer per level in a dict it clears on
+        # any level change: read it first, it is the every-request question.
+        known: bool | None = _enabled_cache_get(logging.INFO)
+        return access_logger.isEnabledFor(logging.INFO) if known is None else known
 
     def response_ended(self, exchange: Exchange) -> None:
         if not access_logger.isEnabledFor(logging.INFO):
             return
         environ = exchange.environ
+        environ[LOGGED] = True  # read by microroute run's server once the body is closed
         cache = None
         for name, value in exchange.headers:
             if name == "X-Microroute-Cache":

@@ -21,7 +21,7 @@ may return. The chain is built once, when middleware is added
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from typing import Any
 
 from werkzeug.wrappers import Response as _WerkzeugResponse
@@ -77,12 +77,32 @@ def check_middleware(mw: Middleware, where: str = "") -> None:
         pass  # no signature to read (a builtin): trust it
 
 
-def chain(middleware: Iterable[Middleware], core: CallNext, errors: ErrorPages) -> CallNext:
-    """*core* wrapped in each middleware, the first one outermost."""
+def chain(
+    middleware: Iterable[Middleware],
+    core: CallNext,
+    errors: ErrorPages,
+    outside: Collection[str] = (),
+) -> CallNext:
+    """*core* wrapped in each middleware, the first one outermost.
+
+    A request for one of the paths *outside* goes to *core* directly: an
+    operational endpoint (metrics) that middleware must not lock out.
+    """
     call_next = core
     for mw in reversed(list(middleware)):
         call_next = _layer(mw, call_next, errors)
+    if outside:
+        return _around(call_next, core, frozenset(outside))
     return call_next
+
+
+def _around(call_next: CallNext, core: CallNext, paths: frozenset[str]) -> CallNext:
+    def route(request: Request) -> _WerkzeugResponse:
+        if request.environ.get("PATH_INFO") in paths:
+            return core(request)
+        return call_next(request)
+
+    return route
 
 
 def _layer(mw: Middleware, call_next: CallNext, errors: ErrorPages) -> CallNext:

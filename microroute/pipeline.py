@@ -109,7 +109,10 @@ class Pipeline:
                 early is not None
                 and self._call_next is None
                 and not self._errors.handlers
-                and (self._observing is None or not self._observing.active())
+                and (
+                    self._observing is None
+                    or not (self._observing.always or self._observing.active())
+                )
             ):
                 # Nothing could change it: answer without building a request.
                 reply = error_reply(early.status, early.message)
@@ -127,7 +130,7 @@ class Pipeline:
                 except KeyError:  # evicted meanwhile by another thread
                     pass
                 observing = self._observing
-                if observing is not None and observing.active():
+                if observing is not None and (observing.always or observing.active()):
                     return self._observed_hit(environ, start_response, entry)
                 start_response(entry.status, entry.hit)
                 return [entry.body]
@@ -144,7 +147,7 @@ class Pipeline:
         observing = self._observing
         exchange: Exchange | None = None
         try:
-            if observing is None or not observing.active():
+            if observing is None or not (observing.always or observing.active()):
                 status, headers, body = context.run(self._respond, environ, early, None)
             else:
                 exchange = Exchange(environ, observing)
@@ -155,16 +158,16 @@ class Pipeline:
             # worker is going down: there is no body to carry the request's
             # after() work, so it is handed on here, and the exchange ends.
             if pending in context:
-                after_the_response((), context, environ).close()
+                after_the_response((), context, environ, exchange).close()
             if exchange is not None:
                 context.run(exchange.end)
             raise
         if type(body) is StreamBody:
             body.context = context  # the generator runs later, with cookies() etc. still usable
             # Its generator may still call after(): close() looks then.
-            body = after_the_response(body, context, environ)
+            body = after_the_response(body, context, environ, exchange)
         elif pending in context:  # after() was called: its work runs at close()
-            body = after_the_response(body, context, environ)
+            body = after_the_response(body, context, environ, exchange)
         if exchange is not None and exchange.watch_end:
             body = ObservedBody(body, exchange)
         start_response(status, headers)
@@ -188,11 +191,23 @@ class Pipeline:
         return [entry.body]
 
     def _observed(self, environ: WSGIEnviron, early: HTTPError | None, exchange: Exchange) -> Reply:
-        """:meth:`_respond` between the observers' first and third moments, in context."""
-        exchange.start()
+        """:meth:`_respond` between the observers' first and third moments, in context.
+
+        (:meth:`Exchange.start` and :meth:`Exchange.respond`, inlined: request
+        ids make this every request's path.)
+        """
+        observers = exchange.observers
+        for hook in observers.started:
+            hook(exchange)
         status, headers, body = self._respond(environ, early, exchange)
         exchange.streaming = type(body) is StreamBody
-        return status, exchange.respond(status, headers), body
+        exchange.status = status
+        if observers.responding:
+            headers = list(headers)
+            for responding in observers.responding:
+                responding(exchange, headers)
+        exchange.headers = headers
+        return status, headers, body
 
     def _respond(
         self, environ: WSGIEnviron, early: HTTPError | None, exchange: Exchange | None

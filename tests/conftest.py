@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from support import start_redis, stop_process
+from support import start_redis, start_redis_cluster, start_sentinel_group, stop_process
 
 from microroute import App, Router
 from microroute.testing import TestClient
@@ -102,6 +102,7 @@ def client_for() -> Iterator[Callable[[App], TestClient]]:
 
 # -- a real redis-server for the shared cache store ---------------------------
 
+
 @pytest.fixture(scope="session")
 def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A real ``redis-server`` for the whole session; yields its URL. Stopped by PID."""
@@ -120,6 +121,34 @@ def redis_url(redis_server: str) -> str:
     with redis.Redis.from_url(redis_server) as client:
         client.flushall()
     return redis_server
+
+
+@pytest.fixture(scope="session")
+def redis_cluster_nodes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[int]]:
+    """A real 3-primary Redis Cluster for the session (slots spread by redis-cli);
+    yields its nodes' ports. Each node is stopped by PID."""
+    processes, ports = start_redis_cluster(tmp_path_factory.mktemp("redis-cluster"))
+    try:
+        yield ports
+    finally:
+        for process in processes:
+            stop_process(process)
+
+
+@pytest.fixture(scope="module")
+def sentinel_group(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[tuple[list[int], list[int]]]:
+    """A real primary, replica and three Sentinels (master name ``cache``), per module,
+    since a test may fail it over; yields (data ports, Sentinel ports). Stopped by PID."""
+    processes, data_ports, sentinel_ports = start_sentinel_group(
+        tmp_path_factory.mktemp("redis-sentinel")
+    )
+    try:
+        yield data_ports, sentinel_ports
+    finally:
+        for process in processes:
+            stop_process(process)
 
 
 @pytest.fixture

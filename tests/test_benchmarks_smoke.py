@@ -177,6 +177,21 @@ SMOKES: list[Smoke] = [
         ),
     ),
     Smoke(
+        "data_cache",
+        "benchmarks/data_cache.py",
+        _module("benchmarks.data_cache", "--smoke"),
+        shows=tuple(
+            rf"^  {re.escape(label)}\s+\d+\.\d{{3}}\s+\d+\s+[\d.]+x$"
+            for label in (
+                "functools.lru_cache",
+                "cachetools TTLCache",
+                "@cached (memory)",
+                "@cached (Redis)",
+            )
+        ),
+        needs=("redis-server",),
+    ),
+    Smoke(
         "typed",
         "benchmarks/typed.py",
         _module("benchmarks.typed", "--smoke"),
@@ -185,6 +200,22 @@ SMOKES: list[Smoke] = [
             r"^Litestar\s+[\d.]+\s+[\d.]+x$",
             r"^FastAPI\s+[\d.]+\s+[\d.]+x$",
             r"^target: microroute >= 5x FastAPI: [\d.]+x",
+        ),
+    ),
+    Smoke(
+        "observability",
+        "benchmarks/observability.py",
+        _module("benchmarks.observability", "--smoke"),
+        shows=tuple(
+            rf"^{re.escape(app)}\s+\d+\.\d\d\s+-?\d+\.\d\d\s"
+            for app in (
+                "microroute",
+                "microroute + OTel",
+                "microroute + metrics",
+                "microroute + OTel + metrics",
+                "Falcon + OTel",
+                "FastAPI + OTel",
+            )
         ),
     ),
     Smoke(

@@ -367,8 +367,8 @@ def test_revalidate_tag_drops_every_route_with_the_tag(router, make_client, call
     client = make_client()
     for path in ("/posts", "/posts/1", "/posts/2", "/about"):
         client.get(path)
-    assert client.app.revalidate_tag("posts") == 3
-    assert client.app.revalidate_tag("posts") == 0
+    assert client.app.revalidate_tag("posts", expire=True) == 3
+    assert client.app.revalidate_tag("posts", expire=True) == 0
     assert [client.get(p).headers[CACHE] for p in ("/posts", "/posts/1", "/about")] == [
         "MISS",
         "MISS",
@@ -390,7 +390,7 @@ def test_tags_in_a_route_file(tmp_path, make_tree):
     )
     client = TestClient(App(app_dir=app_dir))
     assert client.get("/posts").headers[CACHE] == "MISS"
-    assert client.app.revalidate_tag("posts") == 1
+    assert client.app.revalidate_tag("posts", expire=True) == 1
 
 
 # -- the memory store ----------------------------------------------------------------------
@@ -423,7 +423,7 @@ def test_revalidate_path_while_other_threads_read(router, client_for):
     try:
         deadline = time.monotonic() + 1.5
         while time.monotonic() < deadline:
-            app.revalidate_path("/items", subtree=True)
+            app.revalidate_path("/items", subtree=True, expire=True)
             for n in range(0, 200, 7):
                 client.get(f"/items/{n}")
     finally:

@@ -138,10 +138,10 @@ def test_revalidate_path_drops_the_entry_of_a_path(router, make_client, calls):
     client = TestClient(app)
     client.get("/posts")
     client.get("/posts?page=2")  # the same entry: keyed by path alone
-    assert app.revalidate_path("/posts") == 1
+    assert app.revalidate_path("/posts", expire=True) == 1
     again = client.get("/posts?page=2")
     assert (again.headers[CACHE], again.json()) == ("MISS", {"run": 2})
-    assert app.revalidate_path("/nothing-here") == 0
+    assert app.revalidate_path("/nothing-here", expire=True) == 0
 
 
 def test_revalidate_path_subtree(router, client_for, calls):
@@ -156,7 +156,7 @@ def test_revalidate_path_subtree(router, client_for, calls):
     client = client_for(app)
     for path in ("/blog", "/blog/a", "/blog/b", "/blogger"):
         client.get(path)
-    assert app.revalidate_path("/blog", subtree=True) == 3
+    assert app.revalidate_path("/blog", subtree=True, expire=True) == 3
     assert client.get("/blog").headers[CACHE] == "MISS"
     assert client.get("/blog/a").headers[CACHE] == "MISS"
     assert client.get("/blogger").headers[CACHE] == "HIT"

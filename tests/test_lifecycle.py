@@ -5,13 +5,15 @@ The same checks run on every server kind in ``tests/e2e/test_lifecycle_servers.p
 
 from __future__ import annotations
 
+import contextvars
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import lifecycle_checks as checks
 import pytest
 
-from microroute import App, Router
+from microroute import App, Router, abort, after, cookies
 from microroute.lifecycle import Exchange, Observer
 from microroute.targets import load_app
 from microroute.testing import TestClient
@@ -123,3 +125,133 @@ def test_observed_hits_keep_the_fast_path_and_name_their_route() -> None:
         assert session.get("/pages/1").headers["X-Microroute-Cache"] == "HIT"
     assert app._fast is not None
     assert seen == [("/pages/[n]", 200, False), ("/pages/[n]", 200, False)]
+
+
+class Moments(Observer):
+    """Records the moments beyond the response: after() work, builds, rendered errors."""
+
+    def __init__(self) -> None:
+        self.seen: list[tuple[str, str | None]] = []
+        self.builds: list[Exchange] = []
+        self.ended: list[Exchange] = []
+
+    def after_scheduled(self, exchange: Exchange) -> None:
+        self.seen.append(("after scheduled", exchange.path))
+
+    def after_done(self, exchange: Exchange) -> None:
+        self.seen.append(("after done", exchange.path))
+
+    def build_started(self, build: Exchange) -> None:
+        self.seen.append(("build started", build.route))
+
+    def build_ended(self, build: Exchange) -> None:
+        self.seen.append(("build ended", build.route))
+        self.builds.append(build)
+
+    def response_ended(self, exchange: Exchange) -> None:
+        self.seen.append(("ended", exchange.path))
+        self.ended.append(exchange)
+
+
+def test_after_work_is_seen_handed_on_and_done() -> None:
+    api = Router()
+    ran: list[str] = []
+
+    @api.post("/jobs")
+    def job():
+        after(ran.append, "work")
+        return {"queued": True}
+
+    app = App(api)
+    moments = app.observe(Moments())
+    with TestClient(app) as session:
+        session.post("/jobs")
+    assert ran == ["work"]
+    # The TestClient runs after() work inside close(), before the exchange ends.
+    assert moments.seen == [
+        ("after scheduled", "/jobs"),
+        ("after done", "/jobs"),
+        ("ended", "/jobs"),
+    ]
+
+
+def test_a_static_build_is_seen_as_the_requests_own() -> None:
+    api = Router()
+    marker: contextvars.ContextVar[str] = contextvars.ContextVar("marker", default="fresh")
+    seen_in_build: list[str] = []
+
+    class Marks(Moments):
+        def build_started(self, build: Exchange) -> None:
+            super().build_started(build)
+            marker.set("set by the observer")  # in the build's own context
+
+    @api.get("/pages/[n]", revalidate=0.05)
+    def page(n: str):
+        seen_in_build.append(marker.get())
+        return {"page": n}
+
+    app = App(api)
+    moments = app.observe(Marks())
+    with TestClient(app) as session:
+        assert session.get("/pages/1").headers["X-Microroute-Cache"] == "MISS"
+        time.sleep(0.1)
+        assert session.get("/pages/1").headers["X-Microroute-Cache"] == "STALE"
+        deadline = time.monotonic() + 5
+        while len(moments.builds) < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
+    first, rebuild = moments.builds
+    assert moments.seen[:3] == [
+        ("build started", "/pages/[n]"),
+        ("build ended", "/pages/[n]"),
+        ("ended", "/pages/1"),
+    ]
+    assert seen_in_build == ["set by the observer", "set by the observer"]
+    # The first build was the MISS's, the rebuild the STALE request's.
+    assert first.cause is moments.ended[0]
+    assert rebuild.cause is moments.ended[1]
+    assert (first.status, first.path, first.method) == ("200 OK", "/pages/1", "GET")
+
+
+def test_an_abandoned_build_has_no_status_and_a_failed_one_its_error() -> None:
+    api = Router()
+
+    @api.get("/personal")
+    def personal():
+        return {"user": cookies().get("user")}
+
+    @api.get("/broken")
+    def broken():
+        raise ValueError("only in a build")
+
+    app = App(api)
+    moments = app.observe(Moments())
+    with TestClient(app) as session:
+        session.get("/personal")
+        session.get("/broken")
+    abandoned, failed = moments.builds
+    assert abandoned.route == "/personal"
+    assert abandoned.status is None
+    assert abandoned.error is None
+    assert failed.route == "/broken"
+    assert isinstance(failed.error, ValueError)
+
+
+def test_an_exception_rendered_as_an_error_page_is_kept() -> None:
+    api = Router()
+
+    @api.get("/boom", dynamic="force-dynamic")
+    def boom():
+        raise KeyError("missing")
+
+    @api.get("/gone", dynamic="force-dynamic")
+    def gone():
+        abort(410)
+
+    app = App(api)
+    moments = app.observe(Moments())
+    with TestClient(app) as session:
+        assert session.get("/boom").status_code == 500
+        assert session.get("/gone").status_code == 410
+    failed, answered = moments.ended
+    assert isinstance(failed.raised, KeyError)
+    assert answered.raised is None  # abort() is an answer, not a failure

@@ -172,3 +172,17 @@ def test_the_default_config_and_the_level(level):
     date, clock, rest = access.split(" ", 2)
     assert time.strptime(f"{date} {clock}", "%Y-%m-%d %H:%M:%S")
     assert rest.startswith('127.0.0.1 "GET /hi HTTP/1.1" 200 8 ') and rest.endswith("ms")
+
+
+def test_access_log_false_writes_no_record(caplog):
+    """App(access_log=False): no microroute.access record, whatever logging says."""
+    api = Router()
+
+    @api.get("/quiet", dynamic="force-dynamic")
+    def quiet():
+        return {"quiet": True}
+
+    with caplog.at_level(logging.INFO, "microroute.access"):
+        with TestClient(App(api, access_log=False)) as client:
+            assert client.get("/quiet").status_code == 200
+    assert not [r for r in caplog.records if r.name == "microroute.access"]

@@ -66,6 +66,11 @@ APPS: list[AppSpec] = [
     AppSpec("bottle", "Bottle", "benchmarks.apps.bottle_app:app"),
     AppSpec("microroute", "microroute (decorators)", "benchmarks.apps.microroute_decorators:app"),
     AppSpec(
+        "microroute-bare",
+        "microroute (ids, access log off)",
+        "benchmarks.apps.microroute_decorators:bare",
+    ),
+    AppSpec(
         "microroute-discovered",
         "microroute (discovered)",
         "benchmarks.apps.microroute_discovered:app",

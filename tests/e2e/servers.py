@@ -147,13 +147,21 @@ class Launcher:
         self.started: list[Server] = []
 
     def start(
-        self, target: Target, *, fresh: bool = False, env: dict[str, str] | None = None
+        self,
+        target: Target,
+        *,
+        fresh: bool = False,
+        env: dict[str, str] | None = None,
+        workers: int = 1,
     ) -> Server:
-        """A ready server for *target*; shared by the module unless *fresh*."""
+        """A ready server for *target*; shared by the module unless *fresh*.
+
+        *workers* is gunicorn's ``-w`` (``microroute run`` is one process).
+        """
         if not fresh and target.name in self.shared:
             return self.shared[target.name]
         port = free_port()
-        argv, cwd = command(self.kind, target, port)
+        argv, cwd = command(self.kind, target, port, workers)
         log = self.workdir / f"{self.kind}-{target.name}-{port}.log"
         with log.open("wb") as out:
             process = subprocess.Popen(

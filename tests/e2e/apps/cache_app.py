@@ -75,7 +75,7 @@ def post(id: str):
 
 @api.post("/revalidate/[tag]")
 def revalidate(tag: str):
-    return {"dropped": app.revalidate_tag(tag)}
+    return {"dropped": app.revalidate_tag(tag, expire=True)}
 
 
 @api.get("/stats", dynamic="force-dynamic")
