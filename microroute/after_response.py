@@ -72,8 +72,10 @@ __all__ = [
     "POOL_SIZE",
     "after",
     "after_the_response",
+    "at_body_end",
     "drain",
     "pending",
+    "run_now",
 ]
 
 logger = logging.getLogger("microroute")
@@ -120,6 +122,40 @@ def after(fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> None:
     tasks.append(partial(fn, *args, **kwargs) if args or kwargs else fn)
 
 
+class _AtBodyEnd:
+    """A task for the body's ``close()`` itself: a provider's teardown."""
+
+    __slots__ = ("task",)
+
+    def __init__(self, task: Task) -> None:
+        self.task = task
+
+    def __call__(self) -> Any:
+        return self.task()
+
+
+def at_body_end(task: Task) -> None:
+    """Run *task* when the response's body closes, in that thread, before after() work.
+
+    For a generator provider's teardown (:mod:`microroute.providers`): it
+    belongs to the request's own thread (a sqlite connection refuses any
+    other) and must be done before the work after the response starts. Unlike
+    :func:`after`, a static build may schedule it: the build runs it at its end.
+    """
+    tasks = pending.get(None)
+    if tasks is None:
+        tasks = []
+        pending.set(tasks)
+    tasks.append(_AtBodyEnd(task))
+
+
+def run_now() -> None:
+    """Run what the current context scheduled, here and now (a static build's end)."""
+    tasks = pending.get(None)
+    if tasks:
+        _run(tasks, contextvars.copy_context(), "GET", "(a static build)")
+
+
 def after_the_response(
     body: Iterable[bytes],
     context: contextvars.Context,
@@ -141,6 +177,12 @@ def _hand_on(
     tasks = context.get(pending)
     if tasks:
         method, path = environ.get("REQUEST_METHOD"), environ.get("PATH_INFO")
+        here: list[Task] = [task for task in tasks if type(task) is _AtBodyEnd]
+        if here:  # providers' teardowns: here and now, before any after() work
+            tasks[:] = [task for task in tasks if type(task) is not _AtBodyEnd]
+            _run(here, context, method, path)
+            if not tasks:
+                return
         if exchange is not None and not (
             exchange.observers.after_scheduled or exchange.observers.after_done
         ):

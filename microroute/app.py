@@ -22,6 +22,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
+import sys
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -31,7 +32,14 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from .buildid import default_build_id
 from .builds import Builder
-from .cache import DEFAULT_MAX_BYTES, CacheStore, MemoryStore, RouteCache, static_reason
+from .cache import (
+    DEFAULT_MAX_BYTES,
+    CacheStore,
+    DevCache,
+    MemoryStore,
+    RouteCache,
+    static_reason,
+)
 from .datacache import DataCache, register
 from .discovery import discover, discover_middleware
 from .dispatch import Dispatcher
@@ -44,7 +52,7 @@ from .middleware import Middleware, chain, check_middleware
 from .openapi import document as openapi_document
 from .pipeline import Pipeline
 from .requestids import RequestIds, install_record_factory
-from .routing import Router, RouteSpec, normalize_path
+from .routing import ProviderSpec, Router, RouteSpec, normalize_path
 from .running import Runner
 from .settings import (
     DEFAULT_MAX_BODY_SIZE,
@@ -62,6 +70,7 @@ WSGIEnviron = dict[str, Any]
 E = TypeVar("E", bound=ErrorHandler)
 M = TypeVar("M", bound=Middleware)
 Obs = TypeVar("Obs", bound=Observer)
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 _TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+").fullmatch
@@ -81,6 +90,9 @@ class App(Pipeline):
 
     ``App()`` with neither discovers ``./app``. Serve it with
     ``microroute run`` or ``gunicorn -k gevent module:app``.
+
+    :param app_dir: the ``app/`` folder to discover; a relative one is beside
+        the file that calls ``App()``.
 
     :param debug: add the traceback to 500 responses (never in production).
     :param secret_key: the key that signs cookies and the session; defaults
@@ -189,6 +201,8 @@ class App(Pipeline):
         self._middleware: list[Middleware] = []
         self._observers: list[Observer] = []
         self._info = {"title": title, "version": version, "description": description}
+        self._providers: dict[str, ProviderSpec] = {}
+        self._static_by_default = static_by_default
         #: Paths answered without the middleware around them (the metrics endpoint).
         self._outside_middleware: set[str] = set()
 
@@ -202,7 +216,8 @@ class App(Pipeline):
                     " or App(app_dir=...)"
                 )
         if app_dir is not None:
-            self.app_dir: Path | None = Path(app_dir)
+            app_dir = _beside_caller(Path(app_dir))
+            self.app_dir: Path | None = app_dir
             specs.extend(discover(app_dir))
             found_middleware = discover_middleware(app_dir)
         else:
@@ -239,15 +254,8 @@ class App(Pipeline):
         # @cached functions called while this app serves (and outside any request,
         # until another App is made) keep their values in the same store.
         register(self._table, DataCache(self._cache.store if self._cache is not None else None))
-        for route in self._table.routes:
-            get = route.endpoints.get("GET")
-            if get is not None:
-                get.dynamic_reason = (
-                    static_reason(route, get, static_by_default)
-                    if self._cache is not None
-                    else "cache off"
-                )
-        dispatcher = Dispatcher(self._table, self._cache, runner, self._errors)
+        self._judge_static()
+        dispatcher = self._dispatcher = Dispatcher(self._table, self._cache, runner, self._errors)
         # ProxyFix rewrites the environ in place, once, before anything reads it.
         proxy_fix: Any = (
             ProxyFix(_environ_of, x_for=hops, x_proto=hops, x_host=hops, x_port=hops)
@@ -270,6 +278,18 @@ class App(Pipeline):
         if access_log:
             self.observe(AccessLog())
 
+    def _judge_static(self, endpoints: Iterable[object] | None = None) -> None:
+        """Decide, for each GET (or those of *endpoints*), whether it is static, and why not."""
+        for route in self._table.routes:
+            get = route.endpoints.get("GET")
+            if get is None or (endpoints is not None and get not in endpoints):
+                continue
+            get.dynamic_reason = (
+                static_reason(route, get, self._static_by_default)
+                if self._cache is not None
+                else "cache off"
+            )
+
     @property
     def debug(self) -> bool:
         """Whether 500 responses carry the traceback (never in production)."""
@@ -278,6 +298,20 @@ class App(Pipeline):
     @debug.setter
     def debug(self, value: bool) -> None:
         self._configure(dataclasses.replace(self.settings, debug=value))
+
+    def develop(self) -> None:
+        """Serve as ``microroute dev`` does: debug on, static GETs built on every request.
+
+        Each static GET is built again for its request (still as at build
+        time: no query, no cookies, outside middleware) and never kept, so a
+        change shows at once; its reply says ``X-Microroute-Cache: DEV``. Never
+        in production: nothing is cached, and errors show your code.
+        """
+        self.debug = True
+        if self._cache is not None and not isinstance(self._cache, DevCache):
+            cache = DevCache(self._builder.build, self._dispatcher.runner.run)
+            self._cache = self._dispatcher.cache = cache
+            self._wire_fast_path()
 
     def _configure(self, settings: Settings) -> None:
         """Hand new settings to every stage that reads them."""
@@ -429,6 +463,70 @@ class App(Pipeline):
 
         return register
 
+    def provide(self, name: str, *, security: dict[str, Any] | None = None) -> Callable[[F], F]:
+        """Fill every handler parameter called *name* with what a function returns.
+
+        >>> @app.provide("user", security={"type": "http", "scheme": "bearer"})  # doctest: +SKIP
+        ... def current_user(request):
+        ...     user = users.by_token(request.headers.get("Authorization", ""))
+        ...     if user is None:
+        ...         abort(401)
+        ...     return user
+
+        The function may take ``request``, ``params``, the route's path
+        parameters and other provided names; it runs once per request, before
+        the body is validated (a 401 before a 422); a generator function's code
+        after its ``yield`` runs once the response is done. A route whose
+        handler takes it is dynamic. *security*, an OpenAPI security scheme, is
+        documented on every route that relies on it. A router's own provider
+        of the same name (``router.provide``) wins for its routes. See
+        :mod:`microroute.providers`.
+        """
+
+        def register(fn: F) -> F:
+            spec = ProviderSpec.build(name, fn, security)
+            if name in self._providers:
+                raise ValueError(
+                    f"{spec.source}: the app already provides {name!r}"
+                    f" ({self._providers[name].source})"
+                )
+            self._providers[name] = spec
+            # The plans this can change: those waiting for a provider, and those
+            # of handlers that take the name (``user: int`` read as a query
+            # parameter until now). A router's own provider of it still wins.
+            again = [
+                endpoint
+                for route in self._table.routes
+                for endpoint in route.endpoints.values()
+                if endpoint.unresolved is not None or endpoint.takes(name)
+            ]
+            for endpoint in again:
+                endpoint.plan(self._providers)
+            self._judge_static(again)
+            return fn
+
+        return register
+
+    def check(self) -> App:
+        """Raise what ``App()`` had to leave for the app's start; returns the app.
+
+        A handler (or provider) parameter that nothing fills is not an error
+        inside ``App()``, since ``app.provide(name)`` may still come after it.
+        ``microroute run``, ``dev``, ``routes`` and ``openapi``,
+        ``microroute.wsgi`` and the TestClient call this once the app is
+        built; under another server such a route answers 500 naming the
+        parameter. Call it yourself at the end of your module to make that
+        server refuse to start instead.
+
+        :raises StartupError: naming the file, the function and the parameter.
+        """
+        for route in self.routes:
+            for method in route.methods:
+                missing = route.endpoints[method].unresolved
+                if missing is not None:
+                    raise missing
+        return self
+
     def use(self, middleware: M) -> M:
         """Add *middleware*, ``mw(request, call_next) -> response``; returns it.
 
@@ -461,3 +559,21 @@ class App(Pipeline):
         """
         cache = self._cache
         self._fast = cache.fast if cache is not None and not self._middleware else None
+
+
+def _beside_caller(app_dir: Path) -> Path:
+    """A relative ``app_dir`` is the folder beside the file that wrote ``App(...)``.
+
+    So ``App(app_dir="app")`` in ``project/main.py`` is ``project/app`` whatever
+    folder the server started in; typed at a prompt (no file), it is the
+    current folder's.
+    """
+    if app_dir.is_absolute():
+        return app_dir
+    frame = sys._getframe(2)  # App.__init__'s caller (_beside_caller is one down)
+    while frame is not None and frame.f_globals.get("__name__", "").startswith("microroute."):
+        frame = frame.f_back  # type: ignore[assignment]
+    file = frame.f_globals.get("__file__") if frame is not None else None
+    if not file:
+        return app_dir
+    return Path(file).resolve().parent / app_dir

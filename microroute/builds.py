@@ -16,6 +16,7 @@ import logging
 import sys
 from typing import Any
 
+from .after_response import run_now
 from .context import BUILD_MARK, DynamicUsage, RequestState, Routes, active, bind
 from .errorpages import ErrorPages
 from .handlers import Endpoint
@@ -94,6 +95,8 @@ class Builder:
             reply = self.runner.run(endpoint, state, params)
         except DynamicUsage:
             reply = None
+        finally:
+            run_now()  # a provider's teardown: the build is its response
         if state.dynamic_call is not None:  # even if the handler caught the signal
             if reply is not None:
                 close_body(reply[2])

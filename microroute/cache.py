@@ -53,6 +53,7 @@ __all__ = [
     "DEFAULT_MAX_BYTES",
     "BuildFailed",
     "CacheStore",
+    "DevCache",
     "Entry",
     "MemoryStore",
     "RedisStore",
@@ -87,6 +88,8 @@ def static_reason(route: Route, endpoint: Endpoint, static_by_default: bool = Tr
     from a plain function, a ``Set-Cookie``).
     """
     config = endpoint.config
+    if endpoint.unresolved is not None:  # the app cannot start (App.check() says why)
+        return "cannot start"
     if config.dynamic in ("force-static", "error"):
         return None  # both force a static build; "error" makes dynamic calls raise
     if config.dynamic == "force-dynamic":
@@ -95,6 +98,8 @@ def static_reason(route: Route, endpoint: Endpoint, static_by_default: bool = Tr
         return "revalidate = 0"
     if endpoint.streams:
         return "streams its response"
+    if endpoint.provided:  # a provider runs per request: a user, a DB session
+        return f"takes {', '.join(endpoint.provided)}"
     if endpoint.needs_request:
         return "takes request"
     written = sorted(_WRITE_METHODS & set(route.endpoints))
@@ -141,6 +146,21 @@ class BuildFailed(Exception):
         self.error = error
         #: What the route table says of the route once it proved dynamic.
         self.reason = f"build failed: {type(error).__name__}: {error}"[:200]
+
+
+class ScopedEntry(Entry):
+    """The entry of a route with scoped middleware: never a bare fast-path HIT.
+
+    The app's HIT fast path answers before routing, so it could not run the
+    route's own middleware; such an entry is served by the cache after
+    routing instead, inside that middleware. Deciding it by class keeps
+    every other HIT's test as it was.
+    """
+
+    __slots__ = ()
+
+    def servable(self, environ: dict[str, Any]) -> bool:
+        return False
 
 
 class RouteCache:
@@ -361,7 +381,8 @@ class RouteCache:
         if not any(name.lower() == "cache-control" for name, _ in headers):
             headers = [*headers, ("Cache-Control", cache_control(config.revalidate))]
         revalidate = None if config.revalidate is False else float(config.revalidate)
-        entry = Entry(status, headers, b"".join(body), time.time(), revalidate, tags=config.tags)
+        kind = Entry if endpoint.layers is None else ScopedEntry
+        entry = kind(status, headers, b"".join(body), time.time(), revalidate, tags=config.tags)
         entry.endpoint = endpoint
         return entry
 
@@ -408,6 +429,43 @@ class RouteCache:
 
     def delete_tag(self, tag: str, expire: bool) -> int:
         return self.store.delete_tag(tag, expire)
+
+
+class DevCache(RouteCache):
+    """``microroute dev``: every static GET built again for its request, and never kept.
+
+    As ``next dev`` runs route handlers on each request: a save, a write to
+    the database, and the next GET shows it. The build is still the static
+    one (no query, no cookies, outside middleware), so what a route does in
+    development is what it does in production; its reply says
+    ``X-Microroute-Cache: DEV`` and ``Cache-Control: no-store``.
+    """
+
+    def __init__(self, build: Build, run: Run) -> None:
+        super().__init__(MemoryStore(), build, run)
+        self.fast = None  # nothing is kept: no HIT to look up
+
+    def serve(
+        self,
+        endpoint: Endpoint,
+        path: str,
+        params: dict[str, Any],
+        live: Any,
+        if_none_match: str | None,
+    ) -> Reply:
+        try:
+            built = self._build(endpoint, path, params)
+        except BuildFailed as failed:
+            return self._after_failed_build(endpoint, live, params, failed)
+        if built is None:  # the build called cookies(), headers() or session()
+            return self._run(endpoint, live, params)
+        entry = self._judge(endpoint, *built)
+        if entry is None:
+            return built[0]
+        # Nothing may keep it either: the next request shows the next change.
+        kept = [h for h in entry.headers if h[0].lower() != "cache-control"]
+        headers = [*kept, ("Cache-Control", "no-store"), ("X-Microroute-Cache", "DEV")]
+        return _reply(entry, headers, None)
 
 
 def _reply(entry: Entry, headers: Headers, if_none_match: str | None) -> Reply:

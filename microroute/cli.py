@@ -3,6 +3,8 @@
 ``microroute run [TARGET] [--host H] [--port P] [--reload] [--debug]
 [--no-access-log]`` serves an app with microroute's server (see
 :mod:`microroute.server`), after a banner with its URL and route table.
+``microroute dev [TARGET]`` serves it for development: reload on save, debug
+on, static GETs built on every request (:mod:`microroute.devserver`).
 ``microroute routes [TARGET]`` prints that route table and exits;
 ``microroute openapi [TARGET]`` prints the app's OpenAPI 3.1 document. TARGET is
 resolved by :mod:`microroute.targets`; a TARGET that cannot start prints one
@@ -63,6 +65,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not 0 <= args.port <= 65535:
             parser.error(f"--port must be 0-65535, got {args.port}")
         return _run(args, args_list)
+    if args.command == "dev":
+        if not 0 <= args.port <= 65535:
+            parser.error(f"--port must be 0-65535, got {args.port}")
+        return _dev(args, args_list)
     if args.command == "routes":
         return _routes(args.target)
     if args.command == "openapi":
@@ -145,6 +151,24 @@ def _parser() -> argparse.ArgumentParser:
         default=None,
         help="configure logging from FILE: a logging.config.dictConfig JSON file (.json),"
         " or an INI file for fileConfig; replaces the default configuration",
+    )
+    dev = commands.add_parser(
+        "dev",
+        help="serve an app for development: reload on save, debug on, no caching",
+        description="Serve TARGET for development, as `next dev` does: the server restarts"
+        " when a .py file or microroute.toml changes (watchfiles when installed, else"
+        " polling), 500s show their traceback (an HTML page in a browser), static GETs are"
+        " built on every request (X-Microroute-Cache: DEV), and an app that cannot start"
+        " answers every request with its error until the next save.",
+    )
+    dev.add_argument("target", nargs="?", metavar="TARGET", help=target_help)
+    dev.add_argument("--host", default="127.0.0.1", help="address to bind (default: %(default)s)")
+    dev.add_argument("--port", type=int, default=8000, help="port to bind (default: %(default)s)")
+    dev.add_argument(
+        "--unsafe-debug-on-network",
+        dest="unsafe_debug",
+        action="store_true",
+        help="allow a non-loopback --host although tracebacks reach whoever connects",
     )
     routes = commands.add_parser(
         "routes",
@@ -231,6 +255,30 @@ def _run(args: argparse.Namespace, argv: list[str]) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, signal.SIG_IGN)
     return 0
+
+
+def _dev(args: argparse.Namespace, argv: list[str]) -> int:
+    """``microroute dev``: the supervisor here, the server in the process it starts."""
+    from microroute.devserver import CHILD_ENV, develop
+
+    if os.environ.get(CHILD_ENV) is None:  # the server process patches gevent first
+        from types import SimpleNamespace
+
+        from microroute.errors import StartupError
+
+        debugging: Any = SimpleNamespace(debug=True)  # dev is always debug: check the host now
+        try:
+            _refuse_public_debug(debugging, args.host, args.unsafe_debug)
+        except StartupError as exc:
+            print(f"error: {exc}", file=sys.stderr, flush=True)
+            return 1
+    return develop(args.target, args.host, args.port, argv, _dev_table)
+
+
+def _dev_table(app: WSGIApplication) -> str | None:
+    """``microroute dev``'s banner: the route table, None for another WSGI app."""
+    rows = route_rows(app)
+    return None if rows is None else format_route_table(rows, indent="  ")
 
 
 def _load_for_table(target: str | None) -> Any:

@@ -109,12 +109,18 @@ class RequestState:
         "environ",
         "exchange",
         "failed",
+        "inner",
         "routes",
         "sent",
         "settings",
         "touched",
         "where",
     )
+
+    #: What the innermost ``call_next`` of a route's scoped middleware runs
+    #: (:mod:`microroute.dispatch`); set only for such a route, so that no
+    #: other request pays for it.
+    inner: Callable[[], Any]
 
     def __init__(
         self,

@@ -12,10 +12,16 @@ A folder is a URL segment and a function named ``GET`` is the GET handler; the
 module may also set ``dynamic``, ``revalidate`` and ``tags``. The folder holding ``app/``
 goes on ``sys.path`` so route files import shared code by dotted path
 (``from app.api._lib.db import connect``).
+
+A ``middleware.py`` exporting ``middleware(request, call_next)`` wraps what is
+below its folder: ``app/middleware.py`` the whole app (every request, a 404
+too), ``app/api/admin/middleware.py`` the routes under ``app/api/admin/``,
+inside the app's, outer folders first.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 import types
@@ -29,6 +35,8 @@ from .middleware import check_middleware
 from .routing import METHODS, RouteConfig, RouteSpec, parse_path
 
 __all__ = ["discover", "discover_middleware"]
+
+logger = logging.getLogger("microroute")
 
 ROUTE_FILE = "route.py"
 MIDDLEWARE_FILE = "middleware.py"
@@ -60,10 +68,30 @@ def _module_name(app_dir: Path, folder: Path) -> str:
 
 
 def _import_route_file(path: Path, name: str, shown: str) -> types.ModuleType:
-    return import_file(name, path, shown)
+    try:
+        return import_file(name, path, shown)
+    except StartupError as exc:
+        raise _with_shadow_hint(exc, name.partition(".")[0]) from exc.__cause__
 
 
-def _specs_from_module(module: types.ModuleType, url: str, shown: str) -> list[RouteSpec]:
+def _with_shadow_hint(exc: StartupError, package: str) -> StartupError:
+    """``'app' is not a package``: most often an ``app.py`` beside ``app/`` took the name."""
+    cause = exc.__cause__
+    if not (isinstance(cause, ImportError) and "is not a package" in str(cause)):
+        return exc
+    module = sys.modules.get(package)
+    file = getattr(module, "__file__", None)
+    if not file or Path(file).name == "__init__.py":
+        return exc
+    return StartupError(
+        f"{exc}; {_shown(Path(file))} takes the name {package!r}, so `from {package}.x import y`"
+        f" finds that file, not the {package}/ folder: rename it (main.py, say)"
+    )
+
+
+def _specs_from_module(
+    module: types.ModuleType, url: str, shown: str, middleware: tuple[Any, ...] = ()
+) -> list[RouteSpec]:
     config: dict[str, Any] = {
         name: getattr(module, name) for name in _CONFIG_NAMES if hasattr(module, name)
     }
@@ -80,8 +108,29 @@ def _specs_from_module(module: types.ModuleType, url: str, shown: str) -> list[R
             raise StartupError(
                 f"{shown}: {method} must be a function, got {type(handler).__name__}"
             )
-        specs.append(RouteSpec(url, method, handler, route_config, f"{shown} {method}()", shown))
+        specs.append(
+            RouteSpec(url, method, handler, route_config, f"{shown} {method}()", shown, middleware)
+        )
+    _warn_miscased(module, shown)
     return specs
+
+
+def _warn_miscased(module: types.ModuleType, shown: str) -> None:
+    """``def get():`` or ``def Get():`` serves nothing: say so, as Next.js does."""
+    for name, value in vars(module).items():
+        method = name.upper()
+        if method not in METHODS or name == method or not callable(value):
+            continue
+        if getattr(value, "__module__", None) != module.__name__:
+            continue  # imported (`from requests import get`): not meant as a handler
+        logger.warning(
+            "%s: %s() is not a handler: route.py exports handlers named in capitals;"
+            " rename it %s (or _%s to keep it private)",
+            shown,
+            name,
+            method,
+            name,
+        )
 
 
 def _shown(path: Path) -> str:
@@ -96,8 +145,13 @@ def discover_middleware(app_dir: str | os.PathLike[str]) -> Callable[..., Any] |
     path = root / MIDDLEWARE_FILE
     if not path.is_file():
         return None
+    return _load_middleware(path, f"{root.name}.middleware")
+
+
+def _load_middleware(path: Path, name: str) -> Callable[..., Any]:
+    """A ``middleware.py``'s ``middleware(request, call_next)``; errors name the file."""
     shown = _shown(path)
-    module = _import_route_file(path, f"{root.name}.middleware", shown)
+    module = _import_route_file(path, name, shown)
     middleware = getattr(module, "middleware", None)
     if middleware is None:
         raise StartupError(f"{shown}: export a function middleware(request, call_next)")
@@ -121,11 +175,19 @@ def discover(app_dir: str | os.PathLike[str]) -> list[RouteSpec]:
     if project not in sys.path:
         sys.path.insert(0, project)
     specs: list[RouteSpec] = []
+    # Each folder's scoped middleware, outermost first: its parents' and its own.
+    # The root's middleware.py is the app's own (discover_middleware), not here.
+    scoped: dict[Path, tuple[Callable[..., Any], ...]] = {root: ()}
     for folder, subfolders, files in os.walk(root):
         subfolders[:] = sorted(d for d in subfolders if not _skipped(d))
+        here = Path(folder)
+        layers = scoped[here] if here == root else scoped[here.parent]
+        if here != root and MIDDLEWARE_FILE in files:
+            name = _module_name(root, here).removesuffix(".route") + ".middleware"
+            layers = (*layers, _load_middleware(here / MIDDLEWARE_FILE, name))
+        scoped[here] = layers
         if ROUTE_FILE not in files:
             continue
-        here = Path(folder)
         path = here / ROUTE_FILE
         shown = _shown(path)
         url = _url_path(here.relative_to(root))
@@ -134,5 +196,5 @@ def discover(app_dir: str | os.PathLike[str]) -> list[RouteSpec]:
         except ValueError as exc:
             raise StartupError(str(exc)) from None
         module = _import_route_file(path, _module_name(root, here), shown)
-        specs.extend(_specs_from_module(module, url, shown))
+        specs.extend(_specs_from_module(module, url, shown, layers))
     return specs

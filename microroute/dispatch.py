@@ -4,21 +4,32 @@ Refuses a path with a dot or empty segment (400), redirects a trailing slash
 (308, query kept), matches the route (404), picks the method's handler (405
 with ``Allow``; ``HEAD`` from ``GET``; ``OPTIONS`` answered with ``Allow``),
 then serves a static GET from the cache and runs anything else.
+
+A route's scoped middleware (``router.use``, a ``middleware.py`` in a folder
+above its file) runs here, once the route is known, around everything the
+route answers: the cache (a HIT too), the handler, ``HEAD`` from ``GET``, its
+``OPTIONS`` and 405. A request a scoped middleware passes on reaches the same
+handler: routing is done.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote, urljoin
 
+from werkzeug.wrappers import Response as _WerkzeugResponse
+
 from .cache import RouteCache
-from .context import RequestState
+from .context import RequestState, active
 from .errorpages import PATH_SAFE, ErrorPages, current_url
 from .handlers import Endpoint
+from .middleware import CallNext, chain, check_middleware, reply_to_response, response_to_reply
+from .requests import Request
 from .responses import Reply, status_line
 from .routing import dot_or_empty_segment
 from .running import Runner
-from .table import RouteTable
+from .table import Route, RouteTable
 from .wire import without_body
 
 __all__ = ["Dispatcher"]
@@ -36,6 +47,7 @@ class Dispatcher:
         self.cache = cache
         self.runner = runner
         self.errors = errors
+        _wire_scoped_middleware(table, errors)
 
     def dispatch(self, environ: dict[str, Any], state: RequestState) -> Reply:
         path = environ.get("PATH_INFO") or "/"
@@ -58,16 +70,38 @@ class Dispatcher:
         method = environ["REQUEST_METHOD"]
         endpoint = route.endpoints.get(method)
         if endpoint is None:
-            if method == "HEAD" and "GET" in route.endpoints:
-                return self._head(route.endpoints["GET"], state, params)
-            if method == "OPTIONS":
-                return status_line(204), [("Allow", route.allow)], []
-            return self.errors.routing_error(
-                405, "Method Not Allowed", environ, [("Allow", route.allow)]
-            )
+            return self._unexported(route, method, state, params)
+        if endpoint.layers is not None:
+            return _through(endpoint.layers, state, lambda: self._serve(endpoint, state, params))
         if endpoint.dynamic_reason is None and self.cache is not None:
             return self._static(endpoint, state, params)
         return self.runner.run(endpoint, state, params)
+
+    def _serve(self, endpoint: Endpoint, state: RequestState, params: dict[str, Any]) -> Reply:
+        """The endpoint's reply, inside its scoped middleware."""
+        if endpoint.dynamic_reason is None and self.cache is not None:
+            return self._static(endpoint, state, params)
+        return self.runner.run(endpoint, state, params)
+
+    def _unexported(
+        self, route: Route, method: str, state: RequestState, params: dict[str, Any]
+    ) -> Reply:
+        """A method the route has no handler for: HEAD from GET, OPTIONS, or a 405."""
+        if method == "HEAD" and "GET" in route.endpoints:
+            get = route.endpoints["GET"]
+            if get.layers is not None:
+                return _through(get.layers, state, lambda: self._head(get, state, params))
+            return self._head(get, state, params)
+        if route.layers is not None:
+            return _through(route.layers, state, lambda: self._answer(route, method, state))
+        return self._answer(route, method, state)
+
+    def _answer(self, route: Route, method: str, state: RequestState) -> Reply:
+        if method == "OPTIONS":
+            return status_line(204), [("Allow", route.allow)], []
+        return self.errors.routing_error(
+            405, "Method Not Allowed", state.environ, [("Allow", route.allow)]
+        )
 
     def _static(self, endpoint: Endpoint, state: RequestState, params: dict[str, Any]) -> Reply:
         """A static route's response from the cache: stored, or built now."""
@@ -105,6 +139,40 @@ class Dispatcher:
         # A streamed GET keeps an unsized empty body, so HEAD is framed as GET
         # is (no "Content-Length: 0"), even through middleware's Response.
         return status, headers, without_body(headers, body, int(status[:3]))
+
+
+def _through(layers: CallNext, state: RequestState, inner: Callable[[], Reply]) -> Reply:
+    """*inner*'s reply, made inside the scoped middleware chain *layers*."""
+    state.inner = inner
+    return response_to_reply(layers(state.request), state.environ)
+
+
+def _innermost(request: Request) -> _WerkzeugResponse:
+    """The ``call_next`` at the heart of every scoped chain: what dispatch set to run."""
+    state = active()
+    state.use_request(request)
+    return reply_to_response(state.inner())
+
+
+def _wire_scoped_middleware(table: RouteTable, errors: ErrorPages) -> None:
+    """Build each scoped chain once; handlers sharing middleware share the chain."""
+    chains: dict[tuple[int, ...], CallNext] = {}
+
+    def layers(middleware: tuple[Any, ...]) -> CallNext | None:
+        if not middleware:
+            return None
+        key = tuple(map(id, middleware))
+        found = chains.get(key)
+        if found is None:
+            for mw in middleware:
+                check_middleware(mw)
+            found = chains[key] = chain(middleware, _innermost, errors)
+        return found
+
+    for route in table.routes:
+        for endpoint in route.endpoints.values():
+            endpoint.layers = layers(endpoint.middleware)
+        route.layers = layers(route.common_middleware())
 
 
 def _slash_redirect(environ: dict[str, Any], path: str) -> Reply:

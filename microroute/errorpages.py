@@ -4,7 +4,8 @@ Every failure renders as JSON ``{"error": message}``: an ``HTTPError``, a
 werkzeug HTTP exception, a control-flow signal (``redirect()``: a Location and
 no body; ``abort()``, ``not_found()``), a ``RequestValidationError`` with its
 ``detail``. Anything else is a 500 logged with its traceback on the
-``microroute`` logger (``App(debug=True)`` adds the traceback to the body).
+``microroute`` logger (``App(debug=True)`` adds the traceback to the body, or
+answers a browser with the debug page: :mod:`microroute.debugpage`).
 
 ``app.errorhandler(key)`` registers a function here, found by the exception's
 MRO or by status; as in Flask, an exception no handler claims by class is a
@@ -14,7 +15,6 @@ MRO or by status; as in Flask, an exception no handler claims by class is a
 from __future__ import annotations
 
 import logging
-import traceback
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote, urljoin
@@ -26,6 +26,7 @@ from werkzeug.sansio.utils import get_current_url
 from werkzeug.urls import iri_to_uri
 
 from .context import BUILD_MARK, active
+from .debugpage import debug_reply
 from .errors import ControlFlow, HTTPError, RequestValidationError, status_phrase
 from .replies import ReturnValueError, coerce
 from .responses import Headers, Reply, error_reply, status_line
@@ -112,9 +113,8 @@ class ErrorPages:
 
     def _internal(self, exc: BaseException, environ: WSGIEnviron, where: str) -> Reply:
         _log_unhandled(exc, environ, where)
-        if self.settings.debug:
-            trace = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
-            return error_reply(500, "Internal Server Error", traceback=trace)
+        if self.settings.debug:  # a browser gets the debug page, an API client JSON
+            return debug_reply(exc, environ)
         return error_reply(500, "Internal Server Error")
 
     def _custom(self, handler: ErrorHandler, exc: BaseException, environ: WSGIEnviron) -> Reply:

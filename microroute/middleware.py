@@ -29,7 +29,7 @@ from werkzeug.wrappers import Response as _WerkzeugResponse
 from .errorpages import HANDLER_ERRORS, ErrorPages
 from .replies import coerce
 from .requests import Request
-from .responses import Reply, Response
+from .responses import Reply, Response, standard_status
 
 __all__ = [
     "CallNext",
@@ -57,7 +57,7 @@ def reply_to_response(reply: Reply) -> _WerkzeugResponse:
 def response_to_reply(response: _WerkzeugResponse, environ: dict[str, Any]) -> Reply:
     body: Iterable[bytes]
     body, status, headers = response.get_wsgi_response(environ)
-    return status, list(headers), body
+    return standard_status(status), list(headers), body
 
 
 def describe_middleware(mw: Middleware) -> str:

@@ -171,7 +171,12 @@ def _typed_enum(schema: dict[str, Any]) -> dict[str, Any]:
 
 
 def _operation(
-    route: Route, method: str, handler: Callable[..., Any], source: str, schemas: _Schemas
+    route: Route,
+    method: str,
+    handler: Callable[..., Any],
+    source: str,
+    schemas: _Schemas,
+    provided: tuple[str, ...] = (),
 ) -> dict[str, Any]:
     path_params = route.pattern.params
     binder: Binder | None = None
@@ -180,6 +185,9 @@ def _operation(
     except (TypeError, ValueError):
         signature = None
     if signature is not None:
+        if provided:  # filled by providers, not read from the request
+            kept = [p for p in signature.parameters.values() if p.name not in provided]
+            signature = signature.replace(parameters=kept)
         binder = read_annotations(handler, signature, path_params, source, log_unresolved=False)
     operation: dict[str, Any] = {}
     doc = inspect.getdoc(handler)
@@ -317,12 +325,18 @@ def document(
     """The OpenAPI 3.1 document of *routes* (what ``app.openapi()`` returns)."""
     schemas = _Schemas()
     paths: dict[str, dict[str, Any]] = {}
+    security: dict[str, Any] = {}  # the schemes providers declared, by provider name
     for route in routes:
         for method in route.methods:
             endpoint = route.endpoints[method]
             if getattr(endpoint.handler, DOCS_MARK, False):
                 continue
-            operation = _operation(route, method, endpoint.handler, endpoint.source, schemas)
+            operation = _operation(
+                route, method, endpoint.handler, endpoint.source, schemas, endpoint.provided
+            )
+            if endpoint.security:
+                security.update(endpoint.security)
+                operation["security"] = [{name: [] for name in sorted(endpoint.security)}]
             for path in openapi_path(route):
                 item = {"tags": [operation_tag(path)], **operation}
                 if path != openapi_path(route)[-1]:  # an optional catch-all, absent
@@ -348,4 +362,6 @@ def document(
     }
     if schemas.components:
         result["components"] = {"schemas": dict(sorted(schemas.components.items()))}
+    if security:
+        result.setdefault("components", {})["securitySchemes"] = dict(sorted(security.items()))
     return result

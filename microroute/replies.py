@@ -31,6 +31,7 @@ from .responses import (
     close_body,
     encode_json,
     merge_headers,
+    standard_status,
     status_line,
 )
 from .sse import HEARTBEAT_KEY, EventStream, encode_event
@@ -134,6 +135,7 @@ def _response_reply(response: _WerkzeugResponse, environ: dict[str, Any], source
         # A build's host is made up: keep a relative Location relative.
         response.autocorrect_location_header = False
     app_iter, line, headers = response.get_wsgi_response(environ)
+    line = standard_status(line)
     for name, value in headers:
         problem = header_problem(name, value)
         if problem is not None:

@@ -26,6 +26,7 @@ from http import HTTPStatus
 from typing import Any
 
 from gevent import GreenletExit
+from werkzeug.http import HTTP_STATUS_CODES
 from werkzeug.wrappers import Response as _WerkzeugResponse
 
 from .errors import safe_location
@@ -41,6 +42,7 @@ __all__ = [
     "encode_json",
     "error_reply",
     "json_reply",
+    "standard_status",
 ]
 
 logger = logging.getLogger("microroute")
@@ -62,6 +64,21 @@ def status_line(status: int) -> str:
     if line is None:
         line = _STATUS_LINES[status] = f"{status} Unknown"
     return line
+
+
+# werkzeug writes the phrase of a status it set in capitals ("204 NO CONTENT").
+_WERKZEUG_LINES = {
+    f"{code} {HTTP_STATUS_CODES.get(code, 'Unknown').upper()}": status_line(code)
+    for code in range(100, 600)
+}
+
+
+def standard_status(line: str) -> str:
+    """A werkzeug Response's ``"204 NO CONTENT"`` -> ``"204 No Content"``, as every other reply.
+
+    A phrase the app chose itself (``Response(status="299 Mine")``) is kept.
+    """
+    return _WERKZEUG_LINES.get(line, line)
 
 
 def _json_default(value: Any) -> Any:

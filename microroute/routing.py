@@ -15,6 +15,7 @@ compiled by :class:`~microroute.App`.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import inspect
 import keyword
 import os
@@ -26,6 +27,7 @@ from typing import Any, TypeVar
 __all__ = [
     "METHODS",
     "PathPattern",
+    "ProviderSpec",
     "RouteConfig",
     "RouteSpec",
     "Router",
@@ -48,6 +50,12 @@ RESERVED_NAMES = frozenset({"request", "params", "context"})
 
 Handler = Callable[..., Any]
 F = TypeVar("F", bound=Handler)
+#: ``mw(request, call_next) -> response`` (see :mod:`microroute.middleware`).
+Middleware = Callable[..., Any]
+M = TypeVar("M", bound=Middleware)
+
+#: The scheme types an OpenAPI 3.1 ``securitySchemes`` entry may name.
+_SECURITY_TYPES = ("apiKey", "http", "mutualTLS", "oauth2", "openIdConnect")
 
 
 @dataclass(frozen=True)
@@ -137,6 +145,13 @@ def _segment(segment: str, last: bool, where: str) -> tuple[str, str, str | None
             raise ValueError(f"{where}: segment {segment!r} holds more than one parameter")
         return segment, shape, names[0], "werkzeug"
     if "[" not in segment and "]" not in segment:
+        if segment.startswith("{") and segment.endswith("}") and len(segment) > 2:
+            # FastAPI's and OpenAPI's spelling: as a literal segment it would never match.
+            name = segment[1:-1].partition(":")[0]
+            raise ValueError(
+                f"{where}: bad segment {segment!r}: paths write a parameter as [{name}]"
+                f" (as Next.js folders do), not {segment}"
+            )
         return segment, segment, None, "static"
     if segment.startswith("[[...") and segment.endswith("]]"):
         name, kind, shape = segment[5:-2], "optional", "[[...]]"
@@ -249,6 +264,42 @@ def parse_path(path: str, where: str = "") -> PathPattern:
 
 
 @dataclass(frozen=True)
+class ProviderSpec:
+    """``provide(name)``'s registration: the function that fills parameters called *name*.
+
+    :mod:`microroute.providers` turns these into a handler's calling plan.
+    """
+
+    name: str
+    fn: Handler
+    #: An OpenAPI security scheme the routes using it document, or None.
+    security: dict[str, Any] | None
+    source: str
+
+    @classmethod
+    def build(cls, name: str, fn: Any, security: Any = None) -> ProviderSpec:
+        """Validate a registration; errors name the function."""
+        if not callable(fn):
+            raise TypeError(f"provide({name!r}) takes a function, got {fn!r}")
+        source = describe(fn)
+        if not isinstance(name, str) or not _IDENTIFIER.match(name) or keyword.iskeyword(name):
+            raise ValueError(f"{source}: provide() takes a parameter name, got {name!r}")
+        if name in RESERVED_NAMES:
+            raise ValueError(
+                f"{source}: {name!r} is always the {name} itself; provide another name"
+            )
+        if security is not None:
+            kind = security.get("type") if isinstance(security, dict) else None
+            if kind not in _SECURITY_TYPES:
+                raise ValueError(
+                    f"{source}: security= takes an OpenAPI security scheme, a dict whose"
+                    f" type is one of {', '.join(_SECURITY_TYPES)}; got {security!r}"
+                )
+            security = dict(security)
+        return cls(name, fn, security, source)
+
+
+@dataclass(frozen=True)
 class RouteSpec:
     """One handler for one method on one path, before compilation."""
 
@@ -259,6 +310,11 @@ class RouteSpec:
     source: str
     #: Discovered route files own their URL: a second file on it is a conflict.
     file: str | None = None
+    #: Scoped middleware around this handler, outermost first (``router.use``,
+    #: a ``middleware.py`` in a folder above the route file).
+    middleware: tuple[Middleware, ...] = ()
+    #: The providers its routers declared (``router.provide``), by name.
+    providers: tuple[ProviderSpec, ...] = ()
 
 
 def describe(handler: Handler) -> str:
@@ -292,6 +348,8 @@ class Router:
     def __init__(self) -> None:
         self._specs: list[RouteSpec] = []
         self._includes: list[tuple[Router, str]] = []
+        self._middleware: list[Middleware] = []
+        self._providers: dict[str, ProviderSpec] = {}
 
     def __repr__(self) -> str:
         return f"<Router {len(self._specs)} handlers, {len(self._includes)} included>"
@@ -355,6 +413,55 @@ class Router:
         """Register an OPTIONS handler (without one, OPTIONS gets 204 and ``Allow``)."""
         return self._decorator("OPTIONS", path, config)
 
+    def use(self, middleware: M) -> M:
+        """Wrap this router's routes (and those it includes) in *middleware*; returns it.
+
+        ``mw(request, call_next) -> response``, as for ``app.use()``, but only
+        around these routes, wherever they are included: inside the app's own
+        middleware, after routing, around the cache (so on every cached HIT of
+        these routes too). The first added is outermost; a router's middleware
+        wraps that of the routers it includes. Add it before ``App(router)``.
+
+        >>> admin = Router()
+        >>> admin.use(require_staff)                              # doctest: +SKIP
+        >>> api.include(admin, prefix="/admin")                   # doctest: +SKIP
+        """
+        if not callable(middleware):
+            raise TypeError(
+                f"use() takes a middleware function mw(request, call_next), got {middleware!r}"
+            )
+        self._middleware.append(middleware)
+        return middleware
+
+    def provide(self, name: str, *, security: dict[str, Any] | None = None) -> Callable[[F], F]:
+        """Fill every parameter called *name* of this router's handlers with a function's value.
+
+        The function may take ``request``, ``params``, path parameters and
+        other provided names; it runs once per request, before the body is
+        validated, and may ``abort(401)``. A generator function's code after its
+        ``yield`` runs once the response is done. A route whose handler takes a
+        provided name is dynamic. *security* is an OpenAPI security scheme
+        (``{"type": "http", "scheme": "bearer"}``) the routes using it document.
+        A router's providers reach the routers it includes, which may provide
+        the same name themselves (the nearest wins). See :mod:`microroute.providers`.
+
+        >>> @api.provide("user")                                  # doctest: +SKIP
+        ... def current_user(request):
+        ...     return users.get(request.headers.get("Authorization")) or abort(401)
+        """
+
+        def register(fn: F) -> F:
+            spec = ProviderSpec.build(name, fn, security)
+            if name in self._providers:
+                raise ValueError(
+                    f"{spec.source}: this router already provides {name!r}"
+                    f" ({self._providers[name].source})"
+                )
+            self._providers[name] = spec
+            return fn
+
+        return register
+
     def include(self, router: Router, prefix: str = "") -> None:
         """Serve *router*'s routes under *prefix* (``"/api"``)."""
         if router is self:
@@ -363,15 +470,24 @@ class Router:
             parse_path(prefix, f"include(prefix={prefix!r})")
         self._includes.append((router, normalize_path(prefix) if prefix else ""))
 
-    def specs(self, prefix: str = "", _seen: tuple[int, ...] = ()) -> Iterator[RouteSpec]:
-        """Every handler, included routers' too, with prefixes applied."""
+    def specs(
+        self,
+        prefix: str = "",
+        _seen: tuple[int, ...] = (),
+        _middleware: tuple[Middleware, ...] = (),
+        _providers: tuple[ProviderSpec, ...] = (),
+    ) -> Iterator[RouteSpec]:
+        """Every handler, included routers' too, with prefixes, middleware and providers applied."""
         if id(self) in _seen:
             raise ValueError("routers include each other in a cycle")
         seen = (*_seen, id(self))
+        middleware = (*_middleware, *self._middleware)
+        # Outer routers' first: the nearest provider of a name is found last and wins.
+        providers = (*_providers, *self._providers.values())
         for spec in self._specs:
-            yield _prefixed(spec, prefix)
+            yield _scoped(spec, prefix, middleware, providers)
         for router, sub in self._includes:
-            yield from router.specs(_join(prefix, sub), seen)
+            yield from router.specs(_join(prefix, sub), seen, middleware, providers)
 
 
 def _join(prefix: str, path: str) -> str:
@@ -380,11 +496,19 @@ def _join(prefix: str, path: str) -> str:
     return prefix.rstrip("/") + normalize_path(path) if normalize_path(path) != "/" else prefix
 
 
-def _prefixed(spec: RouteSpec, prefix: str) -> RouteSpec:
-    if not prefix:
+def _scoped(
+    spec: RouteSpec,
+    prefix: str,
+    middleware: tuple[Middleware, ...],
+    providers: tuple[ProviderSpec, ...],
+) -> RouteSpec:
+    if not prefix and not middleware and not providers:
         return spec
-    return RouteSpec(
-        _join(prefix, spec.path), spec.method, spec.handler, spec.config, spec.source, spec.file
+    return dataclasses.replace(
+        spec,
+        path=_join(prefix, spec.path),
+        middleware=(*middleware, *spec.middleware),
+        providers=(*providers, *spec.providers),
     )
 
 

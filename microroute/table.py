@@ -40,7 +40,7 @@ class SegmentsConverter(PathConverter):
 class Route:
     """Every handler served at one URL pattern, precomputed for dispatch."""
 
-    __slots__ = ("allow", "endpoints", "file", "pattern", "sources")
+    __slots__ = ("allow", "endpoints", "file", "layers", "pattern", "sources")
 
     def __init__(self, pattern: PathPattern) -> None:
         self.pattern = pattern
@@ -48,6 +48,9 @@ class Route:
         self.sources: dict[str, str] = {}
         self.file: str | None = None
         self.allow = ""
+        #: The scoped middleware chain around the route's own answers (an
+        #: ``OPTIONS`` or a 405): that of every one of its handlers.
+        self.layers: Any = None
 
     def finish(self) -> None:
         """Precompute the ``Allow`` header once all methods are known."""
@@ -55,6 +58,16 @@ class Route:
         if "GET" in methods:
             methods.add("HEAD")
         self.allow = ", ".join(sorted(methods))
+
+    def common_middleware(self) -> tuple[Any, ...]:
+        """The scoped middleware every handler of the route runs in (outermost first)."""
+        chains = [endpoint.middleware for endpoint in self.endpoints.values()]
+        common: list[Any] = []
+        for layer in zip(*chains, strict=False):
+            if any(mw is not layer[0] for mw in layer):
+                break
+            common.append(layer[0])
+        return tuple(common)
 
     @property
     def methods(self) -> list[str]:
@@ -102,7 +115,14 @@ def build_routes(specs: Iterable[RouteSpec]) -> list[Route]:
             )
         route.file = route.file or spec.file
         route.endpoints[spec.method] = Endpoint(
-            spec.handler, spec.method, pattern.params, spec.config, spec.source, pattern.path
+            spec.handler,
+            spec.method,
+            pattern.params,
+            spec.config,
+            spec.source,
+            pattern.path,
+            spec.middleware,
+            spec.providers,
         )
         route.sources[spec.method] = spec.source
 

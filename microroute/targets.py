@@ -3,7 +3,8 @@
 A TARGET is one of, tried in this order:
 
 * a **folder** holding ``app/`` (the default is the current folder): the app is
-  ``App(app_dir=<folder>/app)``, routes discovered from files;
+  ``App(app_dir=<folder>/app)``, routes discovered from files, with the options
+  of ``<folder>/microroute.toml`` (:mod:`microroute.project`);
 * a **.py file**: imported as a module named after the file, with its folder
   first on ``sys.path`` so its sibling modules import; its module-level
   ``app`` is served;
@@ -32,6 +33,8 @@ from typing import TYPE_CHECKING, Any
 from .app import App
 from .errors import StartupError
 from .loading import import_file_first_on_path, module_file, reraise_import_error
+from .project import discovered_app
+from .routing import Router
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import WSGIApplication as WSGIApp
@@ -50,6 +53,13 @@ def load_app(target: str | None) -> WSGIApp:
     folder, a module without the attribute, a folder without ``app/``, or an
     exception while importing user code (its type and message, and where).
     """
+    app = _load(target)
+    if isinstance(app, App):
+        app.check()  # what App() left for the start: a parameter nothing provides
+    return app
+
+
+def _load(target: str | None) -> WSGIApp:
     spec = "." if target in (None, "") else str(target)
     path = Path(spec)
     if path.is_dir():
@@ -76,7 +86,7 @@ def _load_folder(folder: Path) -> WSGIApp:
             f"{folder}: no app/ folder in {folder.resolve()} (expected {app_dir} with "
             "route.py files; or name a .py file or module:attr)"
         )
-    return App(app_dir=app_dir)
+    return discovered_app(app_dir)
 
 
 def _load_file(path: Path) -> WSGIApp:
@@ -124,6 +134,11 @@ def _app_attribute(module: ModuleType, attr: str, where: str) -> WSGIApp:
             hint = " (define `app = App(...)` at module level)" if attr == "app" else ""
             raise StartupError(f"{where}: has no attribute {attr!r} to serve{hint}")
         obj = getattr(obj, part)
+    if isinstance(obj, Router):
+        raise StartupError(
+            f"{where}: {attr!r} is a Router, not an app; wrap it: `{attr} = App(router)`"
+            " (App(route) for the module-level `route`)"
+        )
     if not callable(obj):
         raise StartupError(f"{where}: {attr!r} is a {type(obj).__name__}, not a WSGI application")
     app: WSGIApp = obj

@@ -120,6 +120,15 @@ class TestClient(requests.Session):
     __test__ = False
 
     def __init__(self, app: WSGIApplication, base_url: str = "http://testserver") -> None:
+        from .app import App
+        from .routing import Router
+
+        if isinstance(app, Router):
+            raise TypeError(
+                "TestClient() takes an app, not a Router; wrap it: TestClient(App(route))"
+            )
+        if isinstance(app, App):
+            app.check()  # the app starts here: a parameter nothing provides stops it
         super().__init__()
         self.app = app
         self.base_url = base_url

@@ -19,11 +19,11 @@ def discovered(tmp_path, make_tree, client_for):
 
 @pytest.fixture
 def startup_error(tmp_path, make_tree):
-    """``startup_error({path: source})``: the message of the StartupError discovery raises."""
+    """``startup_error({path: source})``: the message of the StartupError the app's start raises."""
 
     def message(files) -> str:
         with pytest.raises(StartupError) as caught:
-            App(app_dir=make_tree(tmp_path, files))
+            App(app_dir=make_tree(tmp_path, files)).check()
         return str(caught.value)
 
     return message

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from microroute import App, Context, Request, Router, StartupError, route
+from microroute.testing import TestClient
 
 METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 
@@ -214,7 +215,7 @@ def test_unknown_handler_parameter_names_function_and_file(router):
         return user_id
 
     with pytest.raises(REGISTRATION_ERRORS) as caught:
-        App(router)
+        TestClient(App(router))  # the app's start: app.provide() may come after App()
     message = str(caught.value)
     assert "show_user" in message
     assert "user_id" in message
