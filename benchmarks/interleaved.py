@@ -199,6 +199,7 @@ def run(
             )
             prefix = pinned.wrk_prefix()
             for round_ in range(rounds):
+                log(f"  round {round_ + 1} of {rounds}")
                 shift = round_ * max(1, len(pairs) // rounds)
                 for server, endpoint in pairs[shift:] + pairs[:shift]:
                     key = (server.kind, endpoint.key, server.spec.key)
