@@ -173,6 +173,7 @@ def _wrk_script(endpoint: Endpoint, folder: Path) -> list[str]:
 
 
 _RPS = re.compile(r"Requests/sec:\s+([\d.]+)")
+_REQUESTS = re.compile(r"(\d+) requests in ")
 _NON_2XX = re.compile(r"Non-2xx or 3xx responses:\s+(\d+)")
 _ERRORS = re.compile(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)")
 _PERCENTILE = re.compile(r"^\s+(50|99)%\s+([\d.]+)(us|ms|s)\s*$", re.M)
@@ -180,11 +181,16 @@ _UNIT = {"us": 1e-3, "ms": 1.0, "s": 1e3}
 
 
 def _wrk(
-    port: int, endpoint: Endpoint, seconds: int, connections: int, script: list[str]
+    port: int,
+    endpoint: Endpoint,
+    seconds: int,
+    connections: int,
+    script: list[str],
+    prefix: Sequence[str] = (),
 ) -> dict[str, Any]:
-    """One wrk run (whole seconds: wrk takes no fractions)."""
+    """One wrk run (whole seconds: wrk takes no fractions); *prefix* runs it (``taskset``)."""
     command = [
-        "wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", *script,
+        *prefix, "wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", *script,
         f"http://127.0.0.1:{port}{endpoint.path}",
     ]  # fmt: skip
     done = subprocess.run(
@@ -195,6 +201,8 @@ def _wrk(
     if done.returncode != 0 or found is None:
         raise RuntimeError(f"wrk failed ({done.returncode}): {done.stderr or out}")
     result: dict[str, Any] = {"rps": float(found.group(1))}
+    requests = _REQUESTS.search(out)
+    result["requests"] = int(requests.group(1)) if requests else 0
     non_2xx = _NON_2XX.search(out)
     result["non_2xx"] = int(non_2xx.group(1)) if non_2xx else 0
     errors = _ERRORS.search(out)

@@ -1,28 +1,44 @@
-"""The servers side by side: throughput, and tail latency at a fixed rate and at 1,000 connections.
+"""The servers side by side, and microroute's peers: throughput, server CPU per request, p99.
 
 ::
 
-    python -m benchmarks.servers [--rounds 5] [--seconds 2]
+    python -m benchmarks.servers [--rounds 5] [--seconds 3]
 
-Four servers — gevent's pywsgi tuned as ``microroute run`` used to be
-(``benchmarks/pywsgi_server.py``), ``microroute run`` (llhttp), ``gunicorn -k
-gevent`` and ``gunicorn -k microroute.gunicorn.Worker``, one worker each — each
-serving raw WSGI, Falcon and microroute, all started up front on free
-127.0.0.1 ports and stopped by PID. Throughput is ``wrk -t1 -c32`` in
-interleaved rounds (median requests/s, see :mod:`benchmarks.over_http`). Then,
-for microroute's app on each server, ``GET /hello``:
+One interleaved run (:mod:`benchmarks.interleaved`: every server started up
+front on a free 127.0.0.1 port, pinned to one core, ``wrk -t1`` on the other,
+median requests/s and server CPU µs per request over the rounds, stopped by
+PID) of these contenders, one worker process each:
+
+* microroute's four gevent servers — gevent's pywsgi tuned as ``microroute
+  run`` used to be (``benchmarks/pywsgi_server.py``), ``microroute run``
+  (llhttp), ``gunicorn -k gevent`` and ``gunicorn -k microroute.gunicorn.Worker``
+  — each serving raw WSGI, Falcon and microroute on ``/hello`` and ``POST
+  /echo`` (issue 14's table and ratios);
+* the peers (issue 25): granian (``granian --interface wsgi``, a Rust server
+  running WSGI apps in its threads) serving raw WSGI, Falcon and microroute;
+  uvicorn (httptools, uvloop) serving Starlette, FastAPI with ``async def``
+  handlers and FastAPI with plain ``def`` handlers; and ``microroute run``'s
+  raw WSGI and microroute rows for comparison — on ``/hello``, ``/users/42``,
+  ``POST /echo`` and ``/io`` (a sync handler blocked 20 ms in ``time.sleep``,
+  loaded with *io_connections*).
+
+Then, on the same pinned servers, microroute's app on each gevent server,
+``GET /hello``:
 
 * p99 at a fixed rate: ``hey`` (Debian package ``hey``), 20 clients at 100
   requests/s each, 2,000 requests/s in all, for *latency_seconds*;
 * p99 at 1,000 keep-alive connections: ``wrk -t1 -c1000``.
 
-It prints one markdown table for BENCHMARKS.md, the issue-14 ratios, and exits
-non-zero if a target is missed.
+It prints markdown tables for BENCHMARKS.md: issue 14's with its ratios, and the
+peers' requests/s and server CPU per request with their ratios to microroute
+on ``microroute run``. It exits non-zero if an issue-14 target is missed. The
+peers come from ``benchmarks/requirements-servers.txt``.
 
-``--smoke`` is the tiniest run (CI's, about 20 s): raw WSGI and microroute's app,
-``GET /hello``, one 1 s round, no warm-up, 1 s latency runs. It proves every
-server starts, answers and can be loaded; its figures mean nothing, so it
-enforces no target, but it exits non-zero if anything could not be measured.
+``--smoke`` is the tiniest run (CI's, about 30 s): raw WSGI and microroute's app
+on each server (no Falcon), the three ASGI apps, ``GET /hello`` only, one 1 s
+round, no warm-up, 1 s latency runs. It proves every server starts, answers and
+can be loaded; its figures mean nothing, so it enforces no target, but it exits
+non-zero if anything could not be measured.
 """
 
 from __future__ import annotations
@@ -32,18 +48,20 @@ import re
 import shutil
 import subprocess
 import sys
-import tempfile
-import time
-from pathlib import Path
 from typing import Any
 
-from . import over_http
-from .apps import APPS_BY_KEY, ENDPOINTS_BY_KEY
+from . import interleaved, machine, over_http
+from .apps import APPS_BY_KEY, ASGI_APPS, ENDPOINTS_BY_KEY, IO, Endpoint
+from .interleaved import Contender, Pinning
+from .stats import TIMES
 
 PYWSGI = "pywsgi (tuned)"
 RUN = "microroute run"
 GUNICORN = "gunicorn -k gevent -w 1"
 WORKER = "gunicorn -k microroute.gunicorn.Worker -w 1"
+GEVENT_SERVERS = (PYWSGI, RUN, GUNICORN, WORKER)
+GRANIAN = "granian --interface wsgi"
+UVICORN = "uvicorn (httptools, uvloop)"
 #: (server, baseline, endpoint, target): issue 14's ratios, microroute's app on both.
 TARGETS = [
     (RUN, PYWSGI, "hello", 3.0),
@@ -54,16 +72,65 @@ TARGETS = [
 SMOKE = {"rounds": 1, "seconds": 1, "latency_seconds": 1, "warmup": 0}
 SMOKE_APPS = ("raw", "microroute")
 SMOKE_ENDPOINTS = ("hello",)
+#: The peer table's endpoints, and its rows: (server, app key), in order. The
+#: first row is the one every ratio is taken against.
+PEER_ENDPOINTS = (*(ENDPOINTS_BY_KEY[k] for k in ("hello", "users", "echo")), IO)
+PEER_ROWS = [
+    (RUN, "microroute"),
+    (RUN, "raw"),
+    (RUN, "falcon"),
+    (GRANIAN, "microroute"),
+    (GRANIAN, "falcon"),
+    (GRANIAN, "raw"),
+    *((UVICORN, spec.key) for spec in ASGI_APPS),
+]
 _HEY_P99 = re.compile(r"99%+ in ([\d.]+) secs")
+_HEY_SLOWEST = re.compile(r"Slowest:\s+([\d.]+) secs")
 _HEY_RPS = re.compile(r"Requests/sec:\s+([\d.]+)")
 _HEY_CODES = re.compile(r"\[(\d{3})\]\s+(\d+) responses")
 
 
-def _hey(port: int, seconds: int) -> dict[str, float]:
-    command = ["hey", "-z", f"{seconds}s", "-c", "20", "-q", "100",
+def _granian(target: str, port: int) -> list[str]:
+    """One worker process; WSGI handlers in its threads (granian's defaults)."""
+    return [
+        sys.executable, "-m", "granian", "--interface", "wsgi", "--workers", "1",
+        "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning", target,
+    ]  # fmt: skip
+
+
+def _uvicorn(target: str, port: int) -> list[str]:
+    return [
+        sys.executable, "-m", "uvicorn", "--http", "httptools", "--loop", "uvloop",
+        "--host", "127.0.0.1", "--port", str(port), "--no-access-log",
+        "--log-level", "warning", target,
+    ]  # fmt: skip
+
+
+SERVERS = {**over_http.SERVERS, GRANIAN: _granian, UVICORN: _uvicorn}
+
+
+def contenders(smoke: bool) -> list[Contender]:
+    """Every (server, app) of the run, each with the endpoints it is loaded on."""
+    apps = SMOKE_APPS if smoke else ("raw", "falcon", "microroute")
+    table14 = tuple(ENDPOINTS_BY_KEY[k] for k in (SMOKE_ENDPOINTS if smoke else ("hello", "echo")))
+    peers = table14 if smoke else PEER_ENDPOINTS
+    peer_rows = set(PEER_ROWS)
+    found = []
+    for server in (*GEVENT_SERVERS, GRANIAN):
+        for key in apps:
+            wanted = peers if (server, key) in peer_rows else table14
+            found.append(Contender(server, APPS_BY_KEY[key], SERVERS[server], wanted))
+    found += [Contender(UVICORN, spec, _uvicorn, peers) for spec in ASGI_APPS]
+    return found
+
+
+def _hey(port: int, seconds: int, prefix: list[str]) -> dict[str, float]:
+    command = [*prefix, "hey", "-z", f"{seconds}s", "-c", "20", "-q", "100",
                f"http://127.0.0.1:{port}/hello"]  # fmt: skip
     done = subprocess.run(command, capture_output=True, text=True, timeout=seconds + 60)
-    p99 = _HEY_P99.search(done.stdout)
+    # Under 100 answers (a stalled server, a smoke run) hey prints no 99% line: the
+    # slowest answer is then the p99.
+    p99 = _HEY_P99.search(done.stdout) or _HEY_SLOWEST.search(done.stdout)
     rps = _HEY_RPS.search(done.stdout)
     if done.returncode != 0 or p99 is None or rps is None:
         raise RuntimeError(f"hey failed ({done.returncode}): {done.stderr or done.stdout}")
@@ -72,45 +139,85 @@ def _hey(port: int, seconds: int) -> dict[str, float]:
     return {"p99_ms": float(p99.group(1)) * 1000, "rps": float(rps.group(1)), "errors": errors}
 
 
-def _latency(servers: list[str], seconds: int, log: Any) -> dict[str, dict[str, float]]:
-    """Fixed-rate and 1,000-connection p99 for microroute's app on each server."""
-    spec = APPS_BY_KEY["microroute"]
+def _latency(
+    ready: dict[tuple[str, str], over_http.Server],
+    seconds: int,
+    pinned: Pinning,
+    log: Any,
+) -> dict[str, dict[str, float]]:
+    """Fixed-rate and 1,000-connection p99 for microroute's app on each gevent server.
+
+    On the servers of the interleaved run, still pinned, after its rounds.
+    """
     hello = ENDPOINTS_BY_KEY["hello"]
+    prefix = pinned.wrk_prefix()
     found: dict[str, dict[str, float]] = {}
-    with tempfile.TemporaryDirectory(prefix="microroute-latency-") as tmp:
-        for kind in servers:
-            port = over_http._free_port()
-            log_path = Path(tmp) / f"{kind.split()[0]}.log"
-            with log_path.open("wb") as out:
-                process = subprocess.Popen(
-                    over_http.SERVERS[kind](spec.target, port),
-                    cwd=over_http.REPO,
-                    stdout=out,
-                    stderr=subprocess.STDOUT,
-                    stdin=subprocess.DEVNULL,
-                )
-            server = over_http.Server(kind, spec, port, process, log_path)
-            try:
-                problem = over_http._wait_ready(
-                    server, hello, time.monotonic() + over_http.READY_TIMEOUT
-                )
-                if problem is not None:
-                    log(f"  skipped {kind}: {problem}")
-                    continue
-                fixed = _hey(port, seconds)
-                crowd = over_http._wrk(port, hello, seconds, 1000, [])
-                found[kind] = {
-                    "fixed_p99_ms": fixed["p99_ms"],
-                    "fixed_rps": fixed["rps"],
-                    "fixed_errors": fixed["errors"],
-                    "c1000_p99_ms": crowd.get("p99_ms", float("nan")),
-                    "c1000_rps": crowd["rps"],
-                    "c1000_errors": crowd["non_2xx"] + crowd["socket_errors"],
-                }
-                log(f"  {kind}: {found[kind]}")
-            finally:
-                server.stop()
+    for kind in GEVENT_SERVERS:
+        server = ready.get((kind, "microroute"))
+        if server is None:
+            log(f"  skipped {kind}: it did not start")
+            continue
+        try:
+            fixed = _hey(server.port, seconds, prefix)
+            crowd = over_http._wrk(server.port, hello, seconds, 1000, [], prefix)
+        except (RuntimeError, subprocess.TimeoutExpired) as exc:
+            log(f"  {kind}: {exc}")
+            continue
+        found[kind] = {
+            "fixed_p99_ms": fixed["p99_ms"],
+            "fixed_rps": fixed["rps"],
+            "fixed_errors": fixed["errors"],
+            "c1000_p99_ms": crowd.get("p99_ms", float("nan")),
+            "c1000_rps": crowd["rps"],
+            "c1000_errors": crowd["non_2xx"] + crowd["socket_errors"],
+        }
+        log(f"  {kind}: {found[kind]}")
     return found
+
+
+def _path(endpoint: Endpoint) -> str:
+    return endpoint.path if endpoint.method == "GET" else f"{endpoint.method} {endpoint.path}"
+
+
+def peer_tables(data: dict[str, Any], endpoints: tuple[Endpoint, ...]) -> str:
+    """The peers' requests/s and server CPU per request, each with its ratio to the first row."""
+    results = data["results"]
+    base_server, base_app = PEER_ROWS[0]
+    labels = {spec.key: spec.label for spec in (*APPS_BY_KEY.values(), *ASGI_APPS)}
+
+    def entry(server: str, app: str, endpoint: str) -> dict[str, Any] | None:
+        found: dict[str, Any] | None = results.get(server, {}).get(endpoint, {}).get(app)
+        return found
+
+    def table(field: str, fmt: str) -> list[str]:
+        header = " | ".join(_path(e) for e in endpoints)
+        lines = [f"| contender | {header} |", "|---|" + "---:|" * len(endpoints)]
+        for server, app in PEER_ROWS:
+            cells = []
+            for endpoint in endpoints:
+                mine = entry(server, app, endpoint.key)
+                base = entry(base_server, base_app, endpoint.key)
+                if mine is None:
+                    cells.append("-")
+                    continue
+                value = mine[field]
+                ratio = value / base[field] if base and base[field] else float("nan")
+                cells.append(f"{value:{fmt}} ({ratio:.2f}{TIMES})")
+            if any(cell != "-" for cell in cells):
+                lines.append(f"| {labels[app]} · {server} | " + " | ".join(cells) + " |")
+        return lines
+
+    return "\n".join(
+        [
+            f"Requests/s (median; in brackets, the ratio to {labels[base_app]} on {base_server}):",
+            "",
+            *table("rps", ",.0f"),
+            "",
+            "Server CPU per request, µs (median; lower is better; in brackets, the same ratio):",
+            "",
+            *table("cpu_us", ".1f"),
+        ]
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -120,9 +227,12 @@ def main(argv: list[str] | None = None) -> int:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--rounds", type=int, default=5, help="interleaved wrk rounds")
-    parser.add_argument("--seconds", type=int, default=2, help="seconds per wrk run")
+    parser.add_argument("--seconds", type=int, default=3, help="seconds per wrk run")
+    parser.add_argument("--connections", type=int, default=64, help="wrk connections")
+    parser.add_argument("--io-connections", type=int, default=256, help="wrk connections on /io")
     parser.add_argument("--latency-seconds", type=int, default=5, help="seconds per p99 run")
     parser.add_argument("--warmup", type=int, default=1, help="seconds of wrk warm-up, once")
+    parser.add_argument("--no-pin", action="store_true", help="leave servers and wrk unpinned")
     parser.add_argument("--smoke", action="store_true", help="the tiniest run (see above)")
     args = parser.parse_args(argv)
     if args.smoke:  # again, with the smoke defaults
@@ -135,24 +245,27 @@ def main(argv: list[str] | None = None) -> int:
     def log(message: str) -> None:
         print(message, file=sys.stderr, flush=True)
 
-    servers = [PYWSGI, RUN, GUNICORN, WORKER]
-    apps = [APPS_BY_KEY[k] for k in (SMOKE_APPS if args.smoke else ("raw", "falcon", "microroute"))]
-    keys = SMOKE_ENDPOINTS if args.smoke else ("hello", "echo")
-    endpoints = [ENDPOINTS_BY_KEY[k] for k in keys]
+    pinned = interleaved.pinning(not args.no_pin)
+    load_average = machine.describe()["load_average"]
     if args.smoke:
         log("a smoke run: the tiniest size; no figure below means anything")
-    log("throughput: wrk -t1 -c32, interleaved rounds")
-    data = over_http.run(
-        apps,
-        endpoints,
-        servers,
+    log(f"one interleaved run: wrk -t1 -c{args.connections} (-c{args.io_connections} on /io)")
+    latency: dict[str, dict[str, float]] = {}
+
+    def measure_latency(ready: dict[tuple[str, str], over_http.Server]) -> None:
+        log("latency: microroute's app, GET /hello")
+        latency.update(_latency(ready, args.latency_seconds, pinned, log))
+
+    data = interleaved.run(
+        contenders(args.smoke),
         rounds=args.rounds,
         seconds=args.seconds,
         warmup=args.warmup,
+        connections=lambda e: args.io_connections if e.key == IO.key else args.connections,
+        pinned=pinned,
         log=log,
+        then=measure_latency,
     )
-    log("latency: microroute's app, GET /hello")
-    latency = _latency(servers, args.latency_seconds, log)
     rps = data["results"]
 
     def get(server: str, endpoint: str, app: str) -> float:
@@ -163,14 +276,16 @@ def main(argv: list[str] | None = None) -> int:
         measured = get(server, endpoint, app)
         return f"{measured:,.0f}" if measured else "-"
 
-    print(f"\n`python -m benchmarks.servers --rounds {args.rounds} --seconds {args.seconds}`"
-          f" (median req/s of {args.rounds} rounds; one worker each)\n")  # fmt: skip
+    command = f"python -m benchmarks.servers --rounds {args.rounds} --seconds {args.seconds}"
+    print(f"\n`{command}` (median req/s of {args.rounds} rounds; one worker each;"
+          f" {pinned.describe()}; load average at start"
+          f" {', '.join(map(str, load_average))})\n")  # fmt: skip
     print(
         "| server | raw /hello | Falcon /hello | microroute /hello | raw /echo |"
         " Falcon /echo | microroute /echo | p99 at 2,000 req/s | p99 at 1,000 conns |"
     )
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
-    for server in servers:
+    for server in GEVENT_SERVERS:
         cells = [cell(server, e, a) for e in ("hello", "echo")
                  for a in ("raw", "falcon", "microroute")]  # fmt: skip
         lat = latency.get(server, {})
@@ -193,13 +308,23 @@ def main(argv: list[str] | None = None) -> int:
             missed += ours > base
             print(f"- p99 at {label}: microroute run {ours:.1f} ms, pywsgi {base:.1f} ms"
                   f" ({verdict}: no worse)")  # fmt: skip
+    endpoints = PEER_ENDPOINTS
+    if args.smoke:
+        endpoints = tuple(ENDPOINTS_BY_KEY[k] for k in SMOKE_ENDPOINTS)
+    print(f"\nThe peers, in the same run (wrk -t1 -c{args.connections}, /io"
+          f" -c{args.io_connections}; one worker process each):\n")  # fmt: skip
+    print(peer_tables(data, endpoints))
     if args.smoke:
         unmeasured = dict(data["errors"])
-        unmeasured.update({f"latency on {s}": "not measured" for s in servers if s not in latency})
+        unmeasured.update(
+            {f"latency on {s}": "not measured" for s in GEVENT_SERVERS if s not in latency}
+        )
         for key, problem in unmeasured.items():
             log(f"smoke run failed: {key}: {problem}")
         return 1 if unmeasured else 0  # targets: not from figures this small
-    return 1 if missed else 0
+    for key, problem in data["errors"].items():
+        log(f"not measured: {key}: {problem}")
+    return 1 if missed or data["errors"] else 0
 
 
 if __name__ == "__main__":

@@ -127,7 +127,9 @@ class App(Pipeline):
     :param handler_timeout: seconds a handler may run before the client gets a
         504 and the handler is interrupted (``None``: no limit). It relies on
         gevent: the handler is stopped at its next cooperative (I/O) call.
-        Streams are exempt once their first chunk is out.
+        Streams are exempt once their first chunk is out. In a process gevent
+        has not monkey-patched (granian's threads) a handler blocked in plain
+        I/O is not interrupted, and the first timed call logs a warning saying so.
     :param request_id_header: the header that carries each request's id, in and
         out (``X-Request-ID``); ``None`` turns request ids off. See
         :mod:`microroute.requestids`.

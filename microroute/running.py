@@ -2,7 +2,10 @@
 
 Shared by every path that runs a handler: a dynamic request, a static build,
 a stale entry's rebuild, a HEAD served from GET. ``App(handler_timeout=...)``
-bounds the call with ``gevent.Timeout``: past it, the client gets a 504.
+bounds the call with ``gevent.Timeout``: past it, the client gets a 504. That
+interrupts a handler only where its waits yield to gevent, so in a process gevent
+has not monkey-patched (granian's threads, a test client) the first timed call
+logs a warning naming the setting.
 """
 
 from __future__ import annotations
@@ -30,11 +33,13 @@ _JSON_TYPE = ("Content-Type", JSON_TYPE)
 class Runner:
     """Runs one endpoint for one request; never raises what the handler raised."""
 
-    __slots__ = ("errors", "timeout")
+    __slots__ = ("errors", "timeout", "unchecked")
 
     def __init__(self, errors: ErrorPages, timeout: float | None) -> None:
         self.errors = errors
         self.timeout = timeout
+        #: The timeout has not yet been checked against the process (see _warn_unpatched).
+        self.unchecked = timeout is not None
 
     def run(self, endpoint: Endpoint, state: RequestState, params: dict[str, Any]) -> Reply:
         request = None
@@ -58,6 +63,9 @@ class Runner:
         """Run a handler under ``gevent.Timeout``: past the limit, a 504."""
         import gevent
 
+        if self.unchecked:
+            self.unchecked = False
+            _warn_unpatched(self.timeout)
         timeout = gevent.Timeout(self.timeout)
         timeout.start()
         try:
@@ -88,3 +96,24 @@ class Runner:
         if state.build == "auto" and status_of(exc) is None:
             raise BuildFailed(exc) from exc
         return self.errors.render(exc, state.environ, endpoint.source)
+
+
+def _warn_unpatched(seconds: float | None) -> None:
+    """Say once, at the first timed call, that *seconds* cannot bound a blocking handler here.
+
+    It is checked then rather than in ``App()``: gunicorn's gevent worker patches
+    after a ``--preload`` import, but always before its first request. Unpatched, a
+    ``time.sleep()`` or a plain socket read holds the thread and the timer with it.
+    """
+    from gevent import monkey
+
+    if monkey.is_module_patched("socket"):
+        return
+    logger.warning(
+        "App(handler_timeout=%g) cannot interrupt a handler that blocks in this process:"
+        " gevent has not monkey-patched it (a threaded server such as granian, or a test"
+        " client), so a handler waiting on plain I/O or time.sleep() runs on past the limit"
+        " with no 504; only waits on gevent's own calls are bounded. Serve with"
+        " `microroute run` or a gevent gunicorn worker, or drop handler_timeout.",
+        seconds,
+    )

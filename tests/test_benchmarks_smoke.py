@@ -32,7 +32,7 @@ pytestmark = pytest.mark.e2e
 
 REPO = Path(__file__).resolve().parents[1]
 BENCHMARKS = REPO / "benchmarks"
-TIMEOUT = 180.0  # per run; the slowest takes ~25 s
+TIMEOUT = 180.0  # per run; the slowest takes ~30 s
 
 
 @dataclass(frozen=True)
@@ -98,6 +98,20 @@ SERVERS = (
 )
 # A server's row: req/s for raw and microroute (Falcon is not run), then two p99s.
 SERVERS_ROW = r"^\| {server} \| [\d,]+ \| - \| [\d,]+ \|.* [\d.]+ ms \| [\d.]+ ms \|$"
+# A peer's row, in the requests/s table and then the CPU table: /hello with its ratio.
+PEERS = (
+    "microroute (decorators) · microroute run",
+    "raw WSGI · microroute run",
+    "microroute (decorators) · granian --interface wsgi",
+    "raw WSGI · granian --interface wsgi",
+    "Starlette (async) · uvicorn (httptools, uvloop)",
+    "FastAPI (async def) · uvicorn (httptools, uvloop)",
+    "FastAPI (def) · uvicorn (httptools, uvloop)",
+)
+PEER_ROW = (
+    r"^\| {peer} \| [\d,]+ \([\d.]+\u00d7\) \|$"  # req/s
+    r"(?s:.*)^\| {peer} \| [\d.]+ \([\d.]+\u00d7\) \|$"  # µs of CPU
+)
 # Each SSE row: the app's name, then `held/clients`, then the figures.
 SSE_ROW = r"^{server}\s+{app}\s+\d+/3\s"
 
@@ -162,6 +176,7 @@ SMOKES: list[Smoke] = [
             *(SERVERS_ROW.format(server=re.escape(s)) for s in SERVERS),
             r"^- microroute run / pywsgi \(tuned\), microroute /hello: [\d.]+x",
             r"^- p99 at 1,000 conns: microroute run [\d.]+ ms, pywsgi [\d.]+ ms",
+            *(PEER_ROW.format(peer=re.escape(p)) for p in PEERS),
         ),
         needs=("wrk", "hey"),
         also_runs=("benchmarks/pywsgi_server.py",),  # the "pywsgi (tuned)" row
@@ -244,6 +259,7 @@ HELPERS = {
     "__init__.py",
     "calls.py",  # a WSGI call the way a server makes it
     "inprocess.py",  # `python -m benchmarks inprocess`
+    "interleaved.py",  # benchmarks.servers' pinned run, with CPU per request
     "machine.py",  # what the figures were measured on
     "over_http.py",  # `python -m benchmarks http` and benchmarks.servers
     "processes.py",  # free ports and RSS, for soak.py and sse_streams.py

@@ -7,6 +7,10 @@ Each module here exposes a WSGI ``app`` serving, with the same bytes:
 * ``POST /echo``       -> the JSON body back
 
 (Flask ends its JSON bodies with a newline; the rest is byte-identical.)
+
+``benchmarks.servers`` also loads :data:`IO` (``GET /io``: a sync handler blocked
+20 ms in ``time.sleep``) from the apps in :data:`IO_APPS`, and serves the ASGI
+peers of :data:`ASGI_APPS` (Starlette, FastAPI) with uvicorn.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["APPS", "ENDPOINTS", "AppSpec", "Endpoint", "load"]
+__all__ = ["APPS", "ASGI_APPS", "ENDPOINTS", "IO", "IO_APPS", "AppSpec", "Endpoint", "load"]
 
 WSGIApp = Callable[..., Any]
 
@@ -78,6 +82,12 @@ APPS: list[AppSpec] = [
     AppSpec("microroute-cached", "microroute (cache on)", "benchmarks.apps.microroute_cached:app"),
 ]
 APPS_BY_KEY = {spec.key: spec for spec in APPS}
+#: ASGI apps, for ``benchmarks.servers`` only (uvicorn): the same bytes on the same requests.
+ASGI_APPS: list[AppSpec] = [
+    AppSpec("starlette", "Starlette (async)", "benchmarks.apps.starlette_app:app"),
+    AppSpec("fastapi", "FastAPI (async def)", "benchmarks.apps.fastapi_app:app"),
+    AppSpec("fastapi-sync", "FastAPI (def)", "benchmarks.apps.fastapi_app:sync_app"),
+]
 
 _ECHO = {
     "name": "Ada Lovelace",
@@ -94,6 +104,10 @@ ENDPOINTS: list[Endpoint] = [
     Endpoint("echo", "POST", "/echo", _ECHO, compact_json(_ECHO)),
 ]
 ENDPOINTS_BY_KEY = {endpoint.key: endpoint for endpoint in ENDPOINTS}
+#: A sync handler that waits 20 ms on I/O (``time.sleep``): what a server's concurrency buys.
+IO = Endpoint("io", "GET", "/io", {"slept_ms": 20})
+#: The apps that serve :data:`IO`: these WSGI apps and every one of :data:`ASGI_APPS`.
+IO_APPS = ("raw", "falcon", "microroute", "microroute-bare", "microroute-cached")
 
 
 def load(spec: AppSpec) -> WSGIApp:

@@ -8,6 +8,7 @@ ensure_ascii=False)``, which this keeps).
 from __future__ import annotations
 
 import json
+import time
 from functools import partial
 
 import falcon
@@ -29,6 +30,12 @@ class Echo:
         resp.media = req.get_media()
 
 
+class Io:
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        time.sleep(0.02)
+        resp.media = {"slept_ms": 20}
+
+
 json_handler = falcon.media.JSONHandler(
     dumps=partial(json.dumps, ensure_ascii=False, separators=(",", ":")),
     loads=json.loads,
@@ -40,3 +47,4 @@ app.resp_options.media_handlers[falcon.MEDIA_JSON] = json_handler
 app.add_route("/hello", Hello())
 app.add_route("/users/{id}", User())
 app.add_route("/echo", Echo())
+app.add_route("/io", Io())

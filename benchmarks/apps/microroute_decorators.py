@@ -9,6 +9,7 @@ once ``App`` takes it; ``microroute_cached`` is the same router cache on.
 from __future__ import annotations
 
 import inspect
+import time
 from typing import Any
 
 from microroute import App, Request, Router
@@ -32,6 +33,13 @@ def user(id: str) -> dict[str, str]:
 @api.post("/echo")
 def echo(request: Request) -> Any:
     return request.json
+
+
+@api.get("/io")
+def io() -> dict[str, int]:
+    """A sync handler blocked 20 ms on I/O (``benchmarks.servers``'s ``/io``)."""
+    time.sleep(0.02)
+    return {"slept_ms": 20}
 
 
 app = App(api, **CACHE_OFF)

@@ -101,6 +101,11 @@ class Server:
 #: The servers every e2e test runs against: ``microroute run``, gunicorn's own
 #: gevent worker, and gunicorn running microroute's connection loop.
 KINDS = ("microroute", "gunicorn", "gunicorn-microroute")
+#: ``granian --interface wsgi``: supported for apps that need no greenlets (README,
+#: "Which to use"). Its handlers run in threads of a process gevent has not patched,
+#: so it is not one of :data:`KINDS` (whose tests hold streams, time out handlers and
+#: watch disconnects); the differential suite runs it as a fourth server.
+GRANIAN = "granian"
 WORKER_CLASSES = {"gunicorn": "gevent", "gunicorn-microroute": "microroute.gunicorn.Worker"}
 
 
@@ -109,6 +114,13 @@ def command(kind: str, target: Target, port: int, workers: int = 1) -> tuple[lis
     if kind == "microroute":
         argv = [sys.executable, "-m", "microroute", "run", target.run, "--port", str(port)]
         return argv, REPO
+    if kind == GRANIAN:
+        argv = [
+            sys.executable, "-m", "granian", "--interface", "wsgi",
+            "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers),
+            "--log-level", "warning", target.wsgi,
+        ]  # fmt: skip
+        return argv, target.chdir
     argv = [
         sys.executable, "-m", "gunicorn",
         "-k", WORKER_CLASSES[kind], "-w", str(workers),

@@ -1,18 +1,24 @@
-"""Same bytes on every server: one table of requests, three ways to serve it.
+"""Same bytes on every server: one table of requests, four ways to serve it.
 
 Issue 12: "status, headers (less Date, Server, Connection, framing) and body
 bytes identical on all three, and each keep-alive connection still in sync
 afterwards". Every row of :func:`grid` and :func:`special` goes to
 ``tests/e2e/apps/differential_app.py``
-through the strict TestClient, through ``microroute run`` and through
-``gunicorn -k gevent``; the outcomes must be equal.
+through the strict TestClient, through ``microroute run``, both gunicorn workers
+and ``granian --interface wsgi``; the outcomes must be equal.
 
 The servers are spoken to over one persistent ``http.client`` connection each,
 which parses responses by the book: a byte of body on a HEAD, 204 or 304, or
 a wrong length, makes the *next* response unreadable, so a desynchronised
 connection fails the row after it. A stream cut after its first chunk is the
-one outcome that closes the connection (on purpose, and on all three); the
+one outcome that closes the connection (on purpose, and on every server); the
 connection is then opened again.
+
+granian differs on the wire in four ways microroute cannot change, each
+allowed for granian alone by :class:`Wire` and :func:`same` (README, "Which to
+use", lists them): it writes its own reason phrase, UTF-8 header values, may
+close a connection after a request body the app did not read, and may drop the
+chunks not yet written when a stream fails.
 """
 
 from __future__ import annotations
@@ -26,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from servers import KINDS, Launcher, Server, Target
+from servers import GRANIAN, KINDS, Launcher, Server, Target
 
 from microroute.responses import StreamAborted
 from microroute.testing import TestClient
@@ -40,6 +46,9 @@ DIFFERENTIAL = Target(
     wsgi="differential_app:app",
     chdir=APPS,
 )
+#: The e2e servers, and granian: a supported server for apps that need no greenlets,
+#: checked here (same bytes) but not by every e2e test (README, "Which to use").
+SERVER_KINDS = (*KINDS, GRANIAN)
 HOST = "differential.test"
 TIMEOUT = 10
 #: Headers the server owns (RFC 9112 framing, its name, the time): not the app's.
@@ -75,6 +84,7 @@ class Outcome:
     body: bytes
     cut: bool = False  # the body ended without its end (a stream failed mid-way)
     notes: list[str] = field(default_factory=list)
+    vanished: bool = False  # granian: the connection closed before any response
 
     def key(self) -> tuple[Any, ...]:
         return (self.status, self.reason, self.headers, self.body, self.cut)
@@ -226,30 +236,59 @@ def via_client(client: TestClient, row: Row) -> Outcome:
 class Wire:
     """One keep-alive connection to a real server, opened again only after a cut."""
 
-    def __init__(self, server: Server) -> None:
+    def __init__(self, kind: str, server: Server) -> None:
+        self.kind = kind
         self.server = server
         self.port = int(server.url.rsplit(":", 1)[1])
         self.connections = 0
         self.conn = self._connect()
+        #: granian only: connections it closed after a request body (see :meth:`send`).
+        self.closed_after_body = 0
+        self.last_had_body = False
 
     def _connect(self) -> http.client.HTTPConnection:
         self.connections += 1
         return http.client.HTTPConnection("127.0.0.1", self.port, timeout=TIMEOUT)
 
+    def _reopen(self) -> None:
+        self.conn.close()
+        self.conn = self._connect()
+
     def send(self, row: Row) -> Outcome:
-        self.conn.request(row.method, row.path, body=row.body, headers=row.request_headers())
-        resp = self.conn.getresponse()
+        had_body, self.last_had_body = self.last_had_body, row.body is not None
+        try:
+            self.conn.request(row.method, row.path, body=row.body, headers=row.request_headers())
+            resp = self.conn.getresponse()
+        except ConnectionError:  # BrokenPipeError, RemoteDisconnected, a reset
+            if self.kind != GRANIAN:
+                raise
+            self._reopen()
+            if had_body:
+                # granian (hyper) may close a keep-alive connection after answering a
+                # request whose body the app did not read (a 405, a 404, a GET handler),
+                # without `Connection: close`: this request met the closed socket.
+                self.closed_after_body += 1
+                return self.send(row)
+            # granian drops the head and chunks it had not yet written when a stream's
+            # iterator raises: the client may get no response at all (see `same`).
+            return Outcome(0, "", [], b"", cut=True, vanished=True)
         cut = False
         try:
             body = resp.read()
         except http.client.IncompleteRead as incomplete:
             body, cut = incomplete.partial, True
-        outcome = Outcome(resp.status, resp.reason, normal_headers(resp.getheaders()), body, cut)
+        pairs = resp.getheaders()
+        if self.kind == GRANIAN:
+            # granian encodes header values as UTF-8, not as PEP 3333's latin-1:
+            # `Zürich` leaves as b"Z\xc3\xbcrich" where the others send b"Z\xfcrich".
+            pairs = [(name, value.encode("latin-1").decode()) for name, value in pairs]
+        outcome = Outcome(resp.status, resp.reason, normal_headers(pairs), body, cut)
         if cut or resp.will_close:
-            if not cut:
+            if self.kind == GRANIAN and not cut and row.body is not None:
+                self.closed_after_body += 1  # as above, this time saying so
+            elif not cut:
                 outcome.notes.append("the server closed a connection it did not have to")
-            self.conn.close()
-            self.conn = self._connect()
+            self._reopen()
         return outcome
 
     def close(self) -> None:
@@ -259,8 +298,7 @@ class Wire:
 @pytest.fixture(scope="module")
 def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Server]]:
     launchers = [
-        Launcher(kind, tmp_path_factory.mktemp(f"differential-{kind}"))
-        for kind in KINDS
+        Launcher(kind, tmp_path_factory.mktemp(f"differential-{kind}")) for kind in SERVER_KINDS
     ]
     try:
         yield {launcher.kind: launcher.start(DIFFERENTIAL) for launcher in launchers}
@@ -279,9 +317,10 @@ def session_cookie() -> str:
 
 def test_every_request_gets_the_same_bytes_on_every_server(servers: dict[str, Server]) -> None:
     """README: "`tests/e2e/test_differential.py` sends a table of over 200 requests
-    through it, `microroute run` and `gunicorn -k gevent` and checks the bytes are the
-    same" -- status, headers (less Date, Server, Connection, framing) and body bytes,
-    and each keep-alive connection still in sync afterwards (issue 12, Build 8)."""
+    through it, `microroute run`, both gunicorn workers and granian and checks the bytes
+    are the same" -- status, headers (less Date, Server, Connection, framing) and body
+    bytes, and each keep-alive connection still in sync afterwards (issue 12, Build 8;
+    granian, issue 25, with its differences allowed by `same`)."""
     table = grid() + special(session_cookie())
     assert len(table) > 200
     # Each row twice: through the app with middleware (every reply becomes a
@@ -291,7 +330,7 @@ def test_every_request_gets_the_same_bytes_on_every_server(servers: dict[str, Se
 
     client = TestClient(load_app(), base_url=f"http://{HOST}")
     client.headers.clear()  # each row sends exactly its own headers, as http.client does
-    wires = {kind: Wire(server) for kind, server in servers.items()}
+    wires = {kind: Wire(kind, server) for kind, server in servers.items()}
     mismatches: list[str] = []
     cuts = 0
     try:
@@ -308,7 +347,7 @@ def test_every_request_gets_the_same_bytes_on_every_server(servers: dict[str, Se
                     wire.close()
                     wire.conn = wire._connect()
                     continue
-                if got.key() != expected.key() or got.notes:
+                if not same(kind, expected, got):
                     mismatches.append(describe(row, kind, expected, got))
         # Still in sync: one more request on each connection after the whole table.
         for kind, wire in wires.items():
@@ -324,8 +363,35 @@ def test_every_request_gets_the_same_bytes_on_every_server(servers: dict[str, Se
     )
     assert cuts == 2 * 5  # the five streams that fail after their first chunk, in both apps
     for kind, wire in wires.items():
-        # Only the streams cut mid-way closed a connection.
-        assert wire.connections == cuts + 1, f"{kind} reconnected {wire.connections - 1}x"
+        # Only the streams cut mid-way closed a connection (and granian, after a body).
+        reconnects = cuts + wire.closed_after_body
+        assert wire.connections == reconnects + 1, f"{kind} reconnected {wire.connections - 1}x"
+
+
+def same(kind: str, expected: Outcome, got: Outcome) -> bool:
+    """*got* is what a server must send for *expected*: the same, but for granian's ways."""
+    if got.notes:
+        return False
+    if kind != GRANIAN:
+        return got.key() == expected.key()
+    # granian keeps only the status code of the app's status line and writes hyper's
+    # reason phrase ("I'm a teapot", "Payload Too Large"); clients ignore it (RFC 9112).
+    if got.vanished or (expected.cut and got.cut):
+        # A stream that fails after its first chunk: granian drops what it had not yet
+        # written, so the client gets a prefix of what the others send, or nothing. It is
+        # cut either way, never completed, never an error page spliced in.
+        if got.vanished:
+            return expected.cut
+        got_head = (got.status, got.headers)
+        return got_head == (expected.status, expected.headers) and expected.body.startswith(
+            got.body
+        )
+    return (got.status, got.headers, got.body, got.cut) == (
+        expected.status,
+        expected.headers,
+        expected.body,
+        expected.cut,
+    )
 
 
 def describe(row: Row, kind: str, expected: Outcome, got: Outcome) -> str:
@@ -349,7 +415,10 @@ def raw_exchange(server: Server, payload: bytes) -> bytes:
     port = int(server.url.rsplit(":", 1)[1])
     with socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT) as sock:
         sock.sendall(payload)
-        sock.shutdown(socket.SHUT_WR)
+        if server.kind != GRANIAN:
+            # granian (hyper without half-close) takes the client's FIN for a client
+            # that left, and answers nothing more: it is sent only where that is not so.
+            sock.shutdown(socket.SHUT_WR)
         data = b""
         while chunk := sock.recv(65536):
             data += chunk
@@ -384,6 +453,12 @@ def test_a_stream_cut_after_its_first_chunk_has_nothing_spliced_in(
         for kind, server in servers.items():
             data = raw_exchange(server, request)
             head, _, body = data.partition(b"\r\n\r\n")
+            if kind == GRANIAN and not (head and body):
+                # granian may drop the head or the first chunk it had not yet written
+                # (see `same`): less, but nothing else.
+                assert b"6\r\nfirst \r\n".startswith(body), (kind, path, data)
+                assert not head or head.startswith(b"HTTP/1.1 200 "), (kind, path, data)
+                continue
             assert head.startswith(b"HTTP/1.1 200 "), (kind, path, data)
             assert b"transfer-encoding: chunked" in head.lower(), (kind, head)
             assert body == b"6\r\nfirst \r\n", (kind, path, body)  # no 0\r\n\r\n, no HTML
