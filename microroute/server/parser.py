@@ -183,8 +183,10 @@ class RequestParser:
         self.ready.append(request)
 
     def on_body(self, body: bytes) -> None:
-        if self.parsing is not None:
-            self.parsing.body += body
+        request = self.parsing
+        if request is not None:
+            request.body += body
+            request.received += len(body)
 
     def on_message_complete(self) -> None:
         if self.parsing is not None:
@@ -196,38 +198,58 @@ class RequestParser:
 
     def feed(self, data: bytes) -> bool:
         """Parse *data*; False once nothing more can be parsed: the connection must end."""
-        if self.in_head:  # a head arriving in pieces: keep them together, amortised
-            raw = self._raw
-            if type(raw) is bytes:
-                raw = self._raw = bytearray(raw)
-            raw += data
-        else:
-            self._raw = data
-        if self.in_head or self.parsing is None:
-            self._head_bytes += len(data)
-            # llhttp holds a partial header line in memory: bound it before it grows.
-            if self._head_bytes > MAX_HEADER_BYTES + MAX_REQUEST_LINE + READ_SIZE:
-                self._refuse(
-                    Reject("431 Request Header Fields Too Large", "Request header fields too large")
-                )
-                return False
-        try:
-            self._llhttp.feed_data(data)
-        except httptools.HttpParserUpgrade:
-            # Upgrade (WebSocket, h2c) is not offered: the request is answered as
-            # plain HTTP/1.1, and nothing after it on this connection can be parsed.
-            return False
-        except httptools.HttpParserError as exc:
-            cause = exc.__context__
-            if isinstance(cause, Reject):
-                self._refuse(cause)
+        while True:
+            if self.in_head:  # a head arriving in pieces: keep them together, amortised
+                raw = self._raw
+                if type(raw) is bytes:
+                    raw = self._raw = bytearray(raw)
+                raw += data
             else:
-                self._refuse(Reject("400 Bad Request", f"Bad Request: {exc}"))
-            return False
-        finally:
-            if not self.in_head:
-                self._raw = b""
-        return True
+                self._raw = data
+            if self.in_head or self.parsing is None:
+                self._head_bytes += len(data)
+                # llhttp holds a partial header line in memory: bound it before it grows.
+                if self._head_bytes > MAX_HEADER_BYTES + MAX_REQUEST_LINE + READ_SIZE:
+                    self._refuse(Reject(_HEADERS_TOO_LARGE, "Request header fields too large"))
+                    return False
+            try:
+                self._llhttp.feed_data(data)
+            except httptools.HttpParserUpgrade as upgrade:
+                rest = self._upgrade_ignored(data, upgrade.args[0])
+                if rest is None:
+                    return False
+                data = rest
+                if data:
+                    continue
+            except httptools.HttpParserError as exc:
+                cause = exc.__context__
+                if isinstance(cause, Reject):
+                    self._refuse(cause)
+                else:
+                    self._refuse(Reject("400 Bad Request", f"Bad Request: {exc}"))
+                return False
+            finally:
+                if not self.in_head:
+                    self._raw = b""
+            return True
+
+    def _upgrade_ignored(self, data: bytes, offset: int) -> bytes | None:
+        """The bytes after a request offering an upgrade, to parse as HTTP/1.1; None if none can be.
+
+        llhttp stops after the head of a request with ``Upgrade`` (h2c,
+        WebSocket) or a ``CONNECT``. Upgrades are not offered here, so the
+        offer is ignored (RFC 9110 §7.8) and the next bytes are the next
+        request, as on any keep-alive connection. After a ``CONNECT`` they
+        would be a tunnel's: the connection ends after its answer.
+        """
+        request = self.ready[-1]
+        assert isinstance(request, ParsedRequest)
+        environ = request.environ
+        with_body = "HTTP_TRANSFER_ENCODING" in environ or environ.get("CONTENT_LENGTH", "0") != "0"
+        if environ["REQUEST_METHOD"] == "CONNECT" or with_body:
+            request.keep_alive = False  # its answer says Connection: close
+            return None
+        return data[offset:]
 
     def _refuse(self, reject: Reject) -> None:
         # A client that wrote "HEAD /..." reads the answer as one to a HEAD: no body.
@@ -241,9 +263,11 @@ class RequestParser:
         request = self.parsing
         if request is not None:
             # Broken in its body (its head was fine, so it is answered in turn):
-            # the app reading it gets MalformedBody, a 400; then the connection ends.
+            # the app reading it gets MalformedBody, a 400; then the connection ends,
+            # which its answer says unless it went out before the body was read.
             request.complete = True
             request.broken = reject.message
+            request.keep_alive = False
             self.parsing = None
             return
         self.ready.append(reject)

@@ -15,16 +15,22 @@ been idle that long, so an idle stream costs no greenlet and no timer.
 
 :class:`Connections` is shared by ``microroute run``'s
 :class:`~.listener.Server` and the gunicorn worker; it is also where a stop
-begins (:meth:`Connections.stop`).
+begins (:meth:`Connections.stop`). From then on every response says
+``Connection: close``, and the reaper closes a connection waiting for its
+next request only once it has waited :data:`~.limits.STOP_IDLE` with nothing
+arrived: a keep-alive client (nginx's upstream pool) reuses first the
+connection it released last, so closing that one at once would cross its
+next request on the wire, a 502 at the proxy.
 """
 
 from __future__ import annotations
 
+import sys
 from typing import Protocol
 
 import gevent
 
-from .limits import IO_TIMEOUT, KEEPALIVE_TIMEOUT
+from .limits import IO_TIMEOUT, KEEPALIVE_TIMEOUT, STOP_IDLE
 
 __all__ = ["Connections", "Parsing", "Watched"]
 
@@ -57,6 +63,9 @@ class Watched(Protocol):
     def beat_now(self, tick: int) -> None:
         """Write the heartbeat now, if the socket takes it without waiting."""
 
+    def has_input(self) -> bool:
+        """Whether the client sent bytes not read yet."""
+
     def shutdown(self) -> None:
         """End the connection: its blocked read or write fails."""
 
@@ -76,37 +85,47 @@ class Connections:
         access_log: bool = False,
         keepalive: float = KEEPALIVE_TIMEOUT,
         io_timeout: float = IO_TIMEOUT,
+        max_requests: int = sys.maxsize,
     ) -> None:
         self.access_log = access_log
         #: Seconds an idle keep-alive connection is kept.
         self.keepalive = keepalive
         #: Seconds a client may stall within a request (or a request's head may take).
         self.io_timeout = io_timeout
-        #: Set by :meth:`stop`: connections end after their current request.
+        #: Set by :meth:`stop`: every response says ``Connection: close``.
         self.stopping = False
         #: Every connection being served.
         self.all: set[Watched] = set()
         #: Seconds since start, advanced by :meth:`reap`.
         self.tick = 1
-        #: Requests answered, for gunicorn's ``max_requests``.
+        #: Requests begun; at :attr:`max_requests` (gunicorn's ``--max-requests``) a stop begins.
         self.served = 0
+        self.max_requests = max_requests
 
     def stop(self) -> None:
-        """End the connections between requests at once; the others after their response."""
+        """Begin the graceful stop: responses say ``Connection: close`` from now on.
+
+        Idempotent, and it never blocks (a signal handler may call it). The
+        connections waiting for a request are closed by :meth:`reap`.
+        """
         self.stopping = True
-        for connection in list(self.all):
-            if connection.idle:
-                connection.shutdown()
 
     def reap(self) -> None:
         """Advance the clock a second and end the connections that waited too long."""
         self.tick += 1
         tick = self.tick
+        stopping = self.stopping
         for connection in list(self.all):
             since = connection.waiting
             head = connection.parser
-            if since and tick - since > (self.keepalive if connection.idle else self.io_timeout):
+            idle = connection.idle
+            if since and tick - since > (self.keepalive if idle else self.io_timeout):
                 connection.shutdown()
+            elif stopping and idle and since and tick - since > STOP_IDLE:
+                # Waited at least STOP_IDLE seconds (ticks are whole seconds) for a
+                # request: one that has arrived meanwhile is served, with a close.
+                if not connection.has_input():
+                    connection.shutdown()
             elif head.in_head and tick - head.head_began > self.io_timeout:
                 # A head sent a byte at a time (slowloris) gets IO_TIMEOUT in all.
                 connection.shutdown()
