@@ -213,6 +213,10 @@ class Connection:
                 if not ready:
                     if not self.open:
                         return
+                    if parser.backlog:  # read already: requests pipelined past the bound
+                        if not parser.resume():
+                            self.open = False
+                        continue
                     # Between requests (a stop closes it once it has been idle a while).
                     self.idle = parser.parsing is None and not parser.in_head
                     data = self._recv()
@@ -251,7 +255,7 @@ class Connection:
         sock = self.sock
         try:
             parser = self.parser
-            unread = parser.ready or parser.parsing is not None or parser.in_head
+            unread = parser.ready or parser.backlog or parser.parsing is not None or parser.in_head
             if self.linger and (unread or self.has_input()):
                 sock.shutdown(socket.SHUT_WR)  # the client reads our answer, then its EOF
                 self._discard_input(LINGER)

@@ -16,6 +16,7 @@ __all__ = [
     "MAX_DRAIN",
     "MAX_HEADERS",
     "MAX_HEADER_BYTES",
+    "MAX_PIPELINED",
     "MAX_REQUEST_LINE",
     "READ_SIZE",
     "STOP_IDLE",
@@ -29,6 +30,9 @@ MAX_HEADERS = 100
 MAX_REQUEST_LINE = 8 * 1024
 #: Bytes asked of the socket at a time.
 READ_SIZE = 64 * 1024
+#: Pipelined requests parsed ahead of their answers; the rest of a read waits
+#: unparsed, and nothing more is read until they are answered.
+MAX_PIPELINED = 16
 #: Unread request body a connection discards to stay open; past it, it closes.
 MAX_DRAIN = 1024 * 1024
 #: Seconds a keep-alive connection may wait for its next request: longer than

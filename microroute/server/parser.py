@@ -18,6 +18,19 @@ llhttp's own rules, a request line must have single spaces (a proxy might
 read ``GET  /x`` otherwise), ``Transfer-Encoding`` may only be ``chunked``
 and only on HTTP/1.1, and header names with ``_`` are dropped, as gunicorn
 drops them (``X_Forwarded_For`` would pose as ``X-Forwarded-For``).
+
+**Pieces.** llhttp reports no positions, yet the single-space rule needs the
+request line's own bytes, and nothing else should be kept: a read may end
+anywhere, in the middle of the next request's head. So :meth:`RequestParser.feed`
+hands llhttp each read in pieces cut where a message can end (after a
+``CRLF CRLF``, or where a ``Content-Length`` body ends): every message then
+begins at the start of a piece, where :meth:`~RequestParser.on_message_begin`
+takes its request line. What a connection holds is bounded by the limits
+whatever the client's segmentation: the request line, the header section
+llhttp has not finished, one read, and :data:`~.limits.MAX_PIPELINED`
+requests parsed ahead (the rest of a read waits unparsed in
+:attr:`~RequestParser.backlog`, and nothing more is read until they are
+answered).
 """
 
 from __future__ import annotations
@@ -28,13 +41,17 @@ from urllib.parse import unquote_to_bytes
 
 import httptools
 
-from .limits import MAX_HEADER_BYTES, MAX_HEADERS, MAX_REQUEST_LINE, READ_SIZE
+from .limits import MAX_HEADER_BYTES, MAX_HEADERS, MAX_PIPELINED, MAX_REQUEST_LINE
 from .reaper import Connections
 from .request import ParsedRequest
 
 __all__ = ["Reject", "RequestParser"]
 
 _HEADERS_TOO_LARGE = "431 Request Header Fields Too Large"
+#: What a request line holds beside its target: the method, two spaces, HTTP/1.1.
+_METHOD_AND_VERSION = 64
+#: The bytes of the empty lines a client may send before a request line (llhttp skips them).
+_EMPTY_LINE_BYTES = (b"\r", b"\n")
 #: Header keys looked at before they go in the environ: framing, or no ``HTTP_`` prefix.
 _SPECIAL_KEYS = frozenset(
     {"CONTENT_TYPE", "CONTENT_LENGTH", "HTTP_TRANSFER_ENCODING", "HTTP_EXPECT"}
@@ -91,8 +108,18 @@ class RequestParser:
         self.head_began = 0
         #: Bytes fed since the current message began, while its head was incomplete.
         self._head_bytes = 0
-        #: The bytes fed since the current message's head began (its request line in them).
-        self._raw: bytes | bytearray = b""
+        #: Bytes read but not parsed: requests pipelined beyond MAX_PIPELINED (one read at most).
+        self.backlog = b""
+        #: The piece llhttp is parsing (see :meth:`feed`): a message begins at its start.
+        self._piece = b""
+        #: The last bytes of the previous read, for a CRLF CRLF cut in two.
+        self._tail = b""
+        #: Bytes of a Content-Length body still to come (-1: not in one).
+        self._body_left = -1
+        #: The current message's request line, without its CRLF.
+        self._request_line = b""
+        #: The request line while it arrives in pieces (None once whole).
+        self._line: bytearray | None = None
         self._url = b""
         #: The method of the message being parsed, once its request target began.
         self._method = b""
@@ -102,6 +129,19 @@ class RequestParser:
     # -- llhttp's callbacks ----------------------------------------------------------
 
     def on_message_begin(self) -> None:
+        # The message begins at the start of the piece, after the empty lines
+        # RFC 9112 §2.2 lets a client send first: its request line is there.
+        piece = self._piece
+        start = 0
+        while piece[start : start + 1] in _EMPTY_LINE_BYTES:
+            start += 1
+        end = piece.find(b"\r\n", start)
+        if end >= 0:
+            self._request_line = piece[start:end]
+            self._line = None
+        else:
+            self._request_line = b""
+            self._line = bytearray(piece[start:])
         self._method = b""
         self.in_head = True
         if self.server is not None:
@@ -151,9 +191,9 @@ class RequestParser:
         version = parser.get_http_version()
         if version != "1.1" and version != "1.0":
             raise Reject("400 Bad Request", f"Unsupported HTTP version {version}")
-        # llhttp takes "GET  /x" as "GET /x": a proxy might not. One space each, exactly.
-        line = b"%b %b HTTP/%b\r\n" % (method, url, version.encode())
-        if line not in self._raw:
+        # llhttp takes "GET  /x" as "GET /x": a proxy might not. One space each, exactly,
+        # in the bytes of the request line itself.
+        if self._request_line != b"%b %b HTTP/%b" % (method, url, version.encode()):
             raise Reject("400 Bad Request", "Malformed request line")
         environ["SERVER_PROTOCOL"] = "HTTP/" + version
         chunked = False
@@ -179,6 +219,8 @@ class RequestParser:
                 environ[key] += ("; " if key == "HTTP_COOKIE" else ",") + text
             else:
                 environ[key] = text
+        length = environ.get("CONTENT_LENGTH", "")
+        self._body_left = int(length) if length.isdigit() and not chunked else -1
         self.parsing = request
         self.ready.append(request)
 
@@ -189,6 +231,7 @@ class RequestParser:
             request.received += len(body)
 
     def on_message_complete(self) -> None:
+        self._body_left = -1
         if self.parsing is not None:
             self.parsing.complete = True
             self.parsing.continue_ = False
@@ -197,44 +240,90 @@ class RequestParser:
     # -- bytes in ------------------------------------------------------------------------
 
     def feed(self, data: bytes) -> bool:
-        """Parse *data*; False once nothing more can be parsed: the connection must end."""
-        while True:
-            if self.in_head:  # a head arriving in pieces: keep them together, amortised
-                raw = self._raw
-                if type(raw) is bytes:
-                    raw = self._raw = bytearray(raw)
-                raw += data
-            else:
-                self._raw = data
-            if self.in_head or self.parsing is None:
-                self._head_bytes += len(data)
-                # llhttp holds a partial header line in memory: bound it before it grows.
-                if self._head_bytes > MAX_HEADER_BYTES + MAX_REQUEST_LINE + READ_SIZE:
-                    self._refuse(Reject(_HEADERS_TOO_LARGE, "Request header fields too large"))
-                    return False
-            try:
-                self._llhttp.feed_data(data)
-            except httptools.HttpParserUpgrade as upgrade:
-                rest = self._upgrade_ignored(data, upgrade.args[0])
-                if rest is None:
-                    return False
-                data = rest
-                if data:
-                    continue
-            except httptools.HttpParserError as exc:
-                cause = exc.__context__
-                if isinstance(cause, Reject):
-                    self._refuse(cause)
-                else:
-                    self._refuse(Reject("400 Bad Request", f"Bad Request: {exc}"))
-                return False
-            finally:
-                if not self.in_head:
-                    self._raw = b""
-            return True
+        """Parse *data*; False once nothing more can be parsed: the connection must end.
 
-    def _upgrade_ignored(self, data: bytes, offset: int) -> bytes | None:
-        """The bytes after a request offering an upgrade, to parse as HTTP/1.1; None if none can be.
+        Once :data:`~.limits.MAX_PIPELINED` requests wait to be answered, the
+        rest of *data* is kept as :attr:`backlog` (see :meth:`resume`).
+        """
+        pos, size = 0, len(data)
+        while pos < size:
+            if len(self.ready) >= MAX_PIPELINED and self.parsing is None and not self.in_head:
+                self.backlog = data[pos:]
+                self._tail = b""
+                return True
+            left = self._body_left
+            end = min(size, pos + left) if left >= 0 else self._next_end(data, pos)
+            if not self._feed_piece(data[pos:end] if pos or end < size else data):
+                return False
+            pos = end
+        self._tail = (self._tail + data[-3:])[-3:]  # a read may be shorter than 3 bytes
+        return True
+
+    def resume(self) -> bool:
+        """Parse the :attr:`backlog` (the connection has answered what was queued)."""
+        data, self.backlog = self.backlog, b""
+        return self.feed(data)
+
+    def _next_end(self, data: bytes, pos: int) -> int:
+        """Where the piece from *pos* ends: just after the next ``CRLF CRLF``, or at the end.
+
+        A head ends at its first ``CRLF CRLF`` (llhttp allows no bare CR or LF),
+        and so does a chunked body (``0 CRLF``, trailers, ``CRLF``). Splitting
+        at every one, and where a ``Content-Length`` body ends, makes every
+        message end at the end of a piece; splitting more often changes nothing
+        for llhttp, which parses a stream. The last bytes of the previous read
+        (:attr:`_tail`) catch a ``CRLF CRLF`` cut in two.
+        """
+        tail = self._tail
+        if pos == 0 and tail:
+            found = (tail + data[:3]).find(b"\r\n\r\n")
+            if found >= 0:
+                return found + 4 - len(tail)
+        found = data.find(b"\r\n\r\n", pos)
+        return len(data) if found < 0 else found + 4
+
+    def _feed_piece(self, piece: bytes) -> bool:
+        """Hand one piece to llhttp; False once nothing more can be parsed."""
+        line = self._line
+        if line is not None:  # a request line arriving in pieces: up to its LF, bounded
+            end = piece.find(b"\n")
+            line += piece if end < 0 else piece[: end + 1]
+            if end >= 0:
+                self._request_line = bytes(line).removesuffix(b"\r\n")
+                self._line = None
+            elif len(line) > MAX_REQUEST_LINE + _METHOD_AND_VERSION:
+                self._refuse(Reject("414 URI Too Long", "URI too long"))
+                return False
+        if self.in_head:
+            # httptools holds a header line until it ends: bound the head before it grows.
+            self._head_bytes += len(piece)
+            if self._head_bytes > MAX_HEADER_BYTES + MAX_REQUEST_LINE:
+                self._refuse(Reject(_HEADERS_TOO_LARGE, "Request header fields too large"))
+                return False
+        if self._body_left >= 0:
+            self._body_left -= len(piece)
+        self._piece = piece
+        try:
+            self._llhttp.feed_data(piece)
+        except httptools.HttpParserUpgrade as upgrade:
+            if not self._upgrade_ignored():
+                return False
+            rest = piece[upgrade.args[0] :]
+            if rest:  # never, a piece ending with the head; but should it not, parse it too
+                return self._feed_piece(rest)
+        except httptools.HttpParserError as exc:
+            cause = exc.__context__
+            if isinstance(cause, Reject):
+                self._refuse(cause)
+            else:
+                self._refuse(Reject("400 Bad Request", f"Bad Request: {exc}"))
+            return False
+        finally:
+            self._piece = b""
+        return True
+
+    def _upgrade_ignored(self) -> bool:
+        """Whether parsing goes on after a request offering an upgrade.
 
         llhttp stops after the head of a request with ``Upgrade`` (h2c,
         WebSocket) or a ``CONNECT``. Upgrades are not offered here, so the
@@ -248,8 +337,8 @@ class RequestParser:
         with_body = "HTTP_TRANSFER_ENCODING" in environ or environ.get("CONTENT_LENGTH", "0") != "0"
         if environ["REQUEST_METHOD"] == "CONNECT" or with_body:
             request.keep_alive = False  # its answer says Connection: close
-            return None
-        return data[offset:]
+            return False
+        return True
 
     def _refuse(self, reject: Reject) -> None:
         # A client that wrote "HEAD /..." reads the answer as one to a HEAD: no body.
