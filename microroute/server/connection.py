@@ -99,6 +99,8 @@ class Connection:
         self.open = True
         #: Waiting for its next request (the reaper's keep-alive timeout and stop rule apply).
         self.idle = False
+        #: Nothing has come from the client yet (a silent connection gets IO_TIMEOUT).
+        self.fresh = True
         #: The server is ending the connection: what the client still sends is discarded first.
         self.linger = False
         #: The :attr:`Connections.tick` at which it began waiting for the client (0: not).
@@ -170,13 +172,17 @@ class Connection:
         self.beat_wanted = (seconds, payload)
 
     def beat_now(self, tick: int) -> None:
-        """Write the heartbeat, if the socket takes it without waiting (from the reaper)."""
+        """Write the heartbeat, if the socket takes it without waiting (from the reaper).
+
+        One it does not take is not written (the client is not reading, or is
+        gone); the reaper ends a connection whose heartbeats stop going out.
+        """
         beat, raw_send = self.beat, self._raw_send
         if beat is None or raw_send is None or self.writing or self._pending_out:
             return
         try:
             sent: int = raw_send(beat[1])
-        except OSError:  # full (the client is not reading) or gone: no heartbeat due
+        except OSError:
             return
         self.last_write = tick
         if sent < len(beat[1]):
@@ -220,7 +226,7 @@ class Connection:
                     # Between requests (a stop closes it once it has been idle a while).
                     self.idle = parser.parsing is None and not parser.in_head
                     data = self._recv()
-                    self.idle = False
+                    self.idle = self.fresh = False
                     if not data:
                         return
                     if not parser.feed(data):
@@ -241,6 +247,10 @@ class Connection:
                 if not item.complete and not self._drain(item):
                     return
                 self.linger = False
+                if parser.in_head and server is not None:
+                    # Part of the next head came while this answer went out: its
+                    # deadline runs from now, when the server reads for it again.
+                    parser.head_began = server.tick
         except BaseException:
             self.linger = False  # killed (a stop's grace period ran out) or failed: no waiting
             raise

@@ -3,15 +3,19 @@
 A connection notes the :attr:`Connections.tick` at which it began waiting for
 its client (a read, or a write the socket would not take at once); once a
 second, :meth:`Connections.reap` advances the clock and ends the connections
-that waited too long — :data:`~.limits.KEEPALIVE_TIMEOUT` between requests,
+that waited too long — :data:`~.limits.KEEPALIVE_TIMEOUT` between requests
+(but ``IO_TIMEOUT`` at most for a connection that has sent nothing yet),
 :data:`~.limits.IO_TIMEOUT` within one, and ``IO_TIMEOUT`` in all for a
-request's head, however slowly it trickles in. A socket timeout would do the
-same at the price of a timer set and cancelled around every read and write;
-noting a tick costs one attribute store.
+request's head, however slowly it trickles in, counted while the server
+waits for it (not while it streams the answer to the request before). A
+socket timeout would do the same at the price of a timer set and cancelled
+around every read and write; noting a tick costs one attribute store.
 
 The same pass writes heartbeats: a streamed response that asked for one
 (:meth:`.connection.Connection.heartbeat`) gets its payload whenever it has
-been idle that long, so an idle stream costs no greenlet and no timer.
+been idle that long, so an idle stream costs no greenlet and no timer. A
+heartbeat the socket will not take (the client stopped reading) is not
+written; once none has gone out for ``IO_TIMEOUT`` the connection is ended.
 
 :class:`Connections` is shared by ``microroute run``'s
 :class:`~.listener.Server` and the gunicorn worker; it is also where a stop
@@ -47,8 +51,12 @@ class Parsing(Protocol):
 class Watched(Protocol):
     """What the reaper reads of a connection (:class:`.connection.Connection`)."""
 
-    #: Between requests: a stop ends it at once, and :data:`KEEPALIVE_TIMEOUT` applies.
+    #: Between requests: :data:`KEEPALIVE_TIMEOUT` applies, and a stop's rule.
     idle: bool
+    #: No byte has come from the client yet: ``IO_TIMEOUT`` at most.
+    fresh: bool
+    #: Blocked in a write the socket would not take.
+    writing: bool
     #: The tick at which it began waiting for the client; 0 while it is not waiting.
     waiting: int
     #: (seconds, framed payload) while a response that asked for heartbeats streams.
@@ -115,23 +123,36 @@ class Connections:
         self.tick += 1
         tick = self.tick
         stopping = self.stopping
+        keepalive, io_timeout = self.keepalive, self.io_timeout
+        silent = min(keepalive, io_timeout)  # for a connection that never sent a byte
         for connection in list(self.all):
             since = connection.waiting
             head = connection.parser
             idle = connection.idle
-            if since and tick - since > (self.keepalive if idle else self.io_timeout):
+            limit = (silent if connection.fresh else keepalive) if idle else io_timeout
+            if since and tick - since > limit:
                 connection.shutdown()
             elif stopping and idle and since and tick - since > STOP_IDLE:
                 # Waited at least STOP_IDLE seconds (ticks are whole seconds) for a
                 # request: one that has arrived meanwhile is served, with a close.
                 if not connection.has_input():
                     connection.shutdown()
-            elif head.in_head and tick - head.head_began > self.io_timeout:
-                # A head sent a byte at a time (slowloris) gets IO_TIMEOUT in all.
+            elif (
+                head.in_head
+                and since
+                and not connection.writing
+                and tick - head.head_began > io_timeout
+            ):
+                # A head sent a byte at a time (slowloris) gets IO_TIMEOUT in all,
+                # counted while the server reads it, not while it answers the last.
                 connection.shutdown()
             beat = connection.beat
-            if beat is not None and tick - connection.last_write >= beat[0]:
-                connection.beat_now(tick)
+            if beat is not None:
+                silence = tick - connection.last_write
+                if silence > beat[0] + io_timeout:  # its heartbeats have not gone out
+                    connection.shutdown()
+                elif silence >= beat[0]:
+                    connection.beat_now(tick)
 
     def run_reaper(self) -> None:
         """Reap once a second until stopped and every connection is gone (a greenlet)."""
