@@ -177,6 +177,7 @@ def check_case(server: Server, raw: bytes, requests: int, counts: Counter[str]) 
         counts[f"{answer.status // 100}xx"] += 1
         assert answer.status < 500, (raw, data[:600])
         assert b"Traceback" not in answer.body, (raw, data[:600])
+    counts["desync"] += len(final) > requests  # a request smuggled in and answered
     assert len(final) <= requests, (f"{len(final)} answers to {requests} request(s)", raw, data)
     normal, _ = exchange(address, NORMAL)
     assert normal.startswith(b"HTTP/1.1 200 "), ("no longer serving after", raw, normal[:300])

@@ -37,6 +37,27 @@ def ignore() -> dict[str, str]:
     return {"read": "nothing"}
 
 
+def probe(request: Request) -> dict[str, Any]:
+    """What the server made of the request: method, host, a header, the body."""
+    return {
+        "method": request.method,
+        "host": request.host,
+        "probe": request.headers.get("X-Probe"),
+        "body": request.get_data().decode("latin-1"),
+    }
+
+
+route.add("/probe", probe, methods=["GET", "POST", "PURGE", "FROB"])
+
+
+@route.get("/count/[n]")
+def count(n: str) -> Iterator[str]:
+    """One line per 0.1 s: a stream a client may pipeline behind."""
+    for i in range(int(n)):
+        yield f"{i}\n"
+        time.sleep(0.1)
+
+
 @route.get("/events")
 def events(request: Request) -> EventStream:
     """One event a second, numbered from the client's Last-Event-ID."""
