@@ -289,6 +289,7 @@ def build_environ(request: requests.PreparedRequest) -> WSGIEnvironment:
             # otherwise reach the app as X-User's HTTP_X_USER.
             continue
         text = value.decode("latin-1") if isinstance(value, bytes) else str(value)
+        text = text.strip(" \t")  # OWS is no part of a value (RFC 9112 section 5)
         key = name.upper().replace("-", "_")
         if key not in ("CONTENT_TYPE", "CONTENT_LENGTH"):
             key = "HTTP_" + key

@@ -9,10 +9,19 @@ the process is monkey-patched::
 **Keep-alive and pipelining** live in :meth:`Connection.serve`: the requests
 a client sent ahead wait in the parser's queue and are answered in order;
 after each response the body the app left unread is discarded (up to
-:data:`~.limits.MAX_DRAIN`) to reach the next request, or the connection
-ends. It ends too when the request or the response asks for it, when the
-parser refused a request (after answering it), and between requests once the
-server stops.
+:data:`~.limits.MAX_DRAIN`) to reach the next request. The connection ends
+after a response that says ``Connection: close`` (the response writer says
+it whenever the connection cannot go on: see :mod:`.response`), after the
+answer to a request the parser refused, or when the client closes.
+
+**Stopping** never cuts a request: once the server stops, every response
+says ``Connection: close``, and a connection waiting for its next request is
+closed by the reaper only when it has been idle :data:`~.limits.STOP_IDLE`
+and nothing has arrived on it. **Closing** with bytes the client sent still
+unread (a body the app ignored, a pipelined request) would make the kernel
+answer them with a reset, which can destroy the response before the client
+reads it: the connection first shuts its side and discards what comes, for
+:data:`~.limits.LINGER` seconds at most.
 
 **Reads and writes** go straight to a plain TCP socket's own ``recv`` and
 ``send`` (gevent's are Python loops around them), waiting on gevent's read
@@ -37,7 +46,7 @@ from ..responses import StreamAborted
 from ..sse import HEARTBEAT_KEY as HEARTBEAT
 from .accesslog import LOGGED, log_line
 from .dates import http_date
-from .limits import MAX_DRAIN, READ_SIZE
+from .limits import LINGER, MAX_DRAIN, READ_SIZE
 from .parser import Reject, RequestParser
 from .reaper import Connections
 from .request import Input, ParsedRequest
@@ -88,8 +97,12 @@ class Connection:
         if plain and server is not None:  # the reaper writes heartbeats with that send
             base[HEARTBEAT] = self.heartbeat
         self.open = True
-        #: Between requests: a stop ends the connection at once.
+        #: Waiting for its next request (the reaper's keep-alive timeout and stop rule apply).
         self.idle = False
+        #: Nothing has come from the client yet (a silent connection gets IO_TIMEOUT).
+        self.fresh = True
+        #: The server is ending the connection: what the client still sends is discarded first.
+        self.linger = False
         #: The :attr:`Connections.tick` at which it began waiting for the client (0: not).
         self.waiting = 0
 
@@ -159,13 +172,17 @@ class Connection:
         self.beat_wanted = (seconds, payload)
 
     def beat_now(self, tick: int) -> None:
-        """Write the heartbeat, if the socket takes it without waiting (from the reaper)."""
+        """Write the heartbeat, if the socket takes it without waiting (from the reaper).
+
+        One it does not take is not written (the client is not reading, or is
+        gone); the reaper ends a connection whose heartbeats stop going out.
+        """
         beat, raw_send = self.beat, self._raw_send
         if beat is None or raw_send is None or self.writing or self._pending_out:
             return
         try:
             sent: int = raw_send(beat[1])
-        except OSError:  # full (the client is not reading) or gone: no heartbeat due
+        except OSError:
             return
         self.last_write = tick
         if sent < len(beat[1]):
@@ -175,6 +192,18 @@ class Connection:
         """End the connection from another greenlet: its blocked read or write fails."""
         with contextlib.suppress(OSError):
             self.sock.shutdown(socket.SHUT_RDWR)
+
+    def has_input(self) -> bool:
+        """Whether the client sent bytes not read yet (a request may be in them)."""
+        sock = self.sock
+        pending = getattr(sock, "pending", None)  # TLS: bytes the SSL layer has decrypted
+        if pending is not None and pending():
+            return True
+        raw = getattr(sock, "_sock", sock)
+        try:
+            return bool(raw.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT))
+        except OSError:  # nothing yet (BlockingIOError), or reset: no request to serve
+            return False
 
     # -- the loop ------------------------------------------------------------------------
 
@@ -190,38 +219,74 @@ class Connection:
                 if not ready:
                     if not self.open:
                         return
-                    # Between requests, a stop ends the connection at once.
+                    if parser.backlog:  # read already: requests pipelined past the bound
+                        if not parser.resume():
+                            self.open = False
+                        continue
+                    # Between requests (a stop closes it once it has been idle a while).
                     self.idle = parser.parsing is None and not parser.in_head
-                    if self.idle and server is not None and server.stopping:
-                        return
                     data = self._recv()
-                    self.idle = False
+                    self.idle = self.fresh = False
                     if not data:
                         return
                     if not parser.feed(data):
-                        self.open = False  # refused or upgraded: nothing more to parse
+                        self.open = False  # refused, or a tunnel (CONNECT): nothing more to parse
                     continue
                 item = ready.popleft()
+                # Until it is answered, the server may end the connection with bytes unread.
+                self.linger = True
                 if isinstance(item, Reject):
                     self._answer_error(item)
                     return
                 if server is not None:
                     server.served += 1
+                    if server.served >= server.max_requests:
+                        server.stop()  # gunicorn's --max-requests: this response says close
                 if not self._respond(item):
                     return
                 if not item.complete and not self._drain(item):
                     return
-                if server is not None and server.stopping:
-                    return
+                self.linger = False
+                if parser.in_head and server is not None:
+                    # Part of the next head came while this answer went out: its
+                    # deadline runs from now, when the server reads for it again.
+                    parser.head_began = server.tick
+        except BaseException:
+            self.linger = False  # killed (a stop's grace period ran out) or failed: no waiting
+            raise
         finally:
             if server is not None:
                 server.all.discard(self)
             self.close()
 
     def close(self) -> None:
+        """Close the socket, discarding first what the client may still be sending."""
         self.open = False
-        with contextlib.suppress(OSError):
-            self.sock.close()
+        sock = self.sock
+        try:
+            parser = self.parser
+            unread = parser.ready or parser.backlog or parser.parsing is not None or parser.in_head
+            if self.linger and (unread or self.has_input()):
+                sock.shutdown(socket.SHUT_WR)  # the client reads our answer, then its EOF
+                self._discard_input(LINGER)
+        except OSError:
+            pass
+        finally:
+            with contextlib.suppress(OSError):
+                sock.close()
+
+    def _discard_input(self, seconds: float) -> None:
+        """Read and drop what the client sends until it closes, or *seconds* pass."""
+        timeout = gevent.Timeout(seconds)
+        timeout.start()
+        try:
+            while self._recv():
+                pass
+        except gevent.Timeout as fired:
+            if fired is not timeout:
+                raise
+        finally:
+            timeout.close()
 
     def _drain(self, request: ParsedRequest) -> bool:
         """Discard the body the app did not read, to reach the next request; or give up."""

@@ -12,11 +12,14 @@ from __future__ import annotations
 __all__ = [
     "IO_TIMEOUT",
     "KEEPALIVE_TIMEOUT",
+    "LINGER",
     "MAX_DRAIN",
     "MAX_HEADERS",
     "MAX_HEADER_BYTES",
+    "MAX_PIPELINED",
     "MAX_REQUEST_LINE",
     "READ_SIZE",
+    "STOP_IDLE",
 ]
 
 #: Bytes the request's header section may take, all lines together (431 past it).
@@ -27,6 +30,9 @@ MAX_HEADERS = 100
 MAX_REQUEST_LINE = 8 * 1024
 #: Bytes asked of the socket at a time.
 READ_SIZE = 64 * 1024
+#: Pipelined requests parsed ahead of their answers; the rest of a read waits
+#: unparsed, and nothing more is read until they are answered.
+MAX_PIPELINED = 16
 #: Unread request body a connection discards to stay open; past it, it closes.
 MAX_DRAIN = 1024 * 1024
 #: Seconds a keep-alive connection may wait for its next request: longer than
@@ -35,3 +41,13 @@ MAX_DRAIN = 1024 * 1024
 KEEPALIVE_TIMEOUT = 65.0
 #: Seconds a read or write may wait in the middle of a request or response.
 IO_TIMEOUT = 30.0
+#: Seconds a keep-alive connection must have been idle before a graceful stop
+#: closes it. A proxy reuses first the connection it released last: that one
+#: gets its next request soon, answered with ``Connection: close``, instead of
+#: a close that could cross that request on the wire (a 502 at the proxy).
+STOP_IDLE = 1.0
+#: Seconds a connection the server closes keeps discarding what the client
+#: still sends (a body it did not read, a pipelined request): closing with
+#: unread bytes makes the kernel send a reset, which can destroy the answer
+#: before the client reads it.
+LINGER = 2.0

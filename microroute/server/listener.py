@@ -46,10 +46,10 @@ STOP_TIMEOUT = 5.0
 class Server:
     """Accepts connections and runs a :class:`Connection` for each, in its own greenlet.
 
-    **Stopping.** :meth:`close` stops accepting and ends the connections that
-    wait for their next request at once (as Go's ``Server.Shutdown`` does); a
-    connection finishing a request during the stop is closed instead of waiting
-    for another. In-flight requests, streams included, get the grace period.
+    **Stopping.** :meth:`close` stops accepting; from then on every response
+    says ``Connection: close``, and the reaper closes the connections waiting
+    for a request once they have been idle a moment (see :mod:`.reaper`).
+    In-flight requests, streams included, get the grace period.
     """
 
     def __init__(
@@ -76,9 +76,9 @@ class Server:
         gevent.spawn(self.connections.run_reaper)
 
     def close(self) -> None:
-        """Stop accepting, and end the connections that are between requests."""
-        self._server.close()
+        """Begin the graceful stop (responses say ``Connection: close``) and stop accepting."""
         self.connections.stop()
+        self._server.close()
 
     def serve_forever(self, stop_timeout: float = STOP_TIMEOUT) -> None:
         self._server.serve_forever(stop_timeout=stop_timeout)

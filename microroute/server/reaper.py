@@ -3,28 +3,38 @@
 A connection notes the :attr:`Connections.tick` at which it began waiting for
 its client (a read, or a write the socket would not take at once); once a
 second, :meth:`Connections.reap` advances the clock and ends the connections
-that waited too long — :data:`~.limits.KEEPALIVE_TIMEOUT` between requests,
+that waited too long — :data:`~.limits.KEEPALIVE_TIMEOUT` between requests
+(but ``IO_TIMEOUT`` at most for a connection that has sent nothing yet),
 :data:`~.limits.IO_TIMEOUT` within one, and ``IO_TIMEOUT`` in all for a
-request's head, however slowly it trickles in. A socket timeout would do the
-same at the price of a timer set and cancelled around every read and write;
-noting a tick costs one attribute store.
+request's head, however slowly it trickles in, counted while the server
+waits for it (not while it streams the answer to the request before). A
+socket timeout would do the same at the price of a timer set and cancelled
+around every read and write; noting a tick costs one attribute store.
 
 The same pass writes heartbeats: a streamed response that asked for one
 (:meth:`.connection.Connection.heartbeat`) gets its payload whenever it has
-been idle that long, so an idle stream costs no greenlet and no timer.
+been idle that long, so an idle stream costs no greenlet and no timer. A
+heartbeat the socket will not take (the client stopped reading) is not
+written; once none has gone out for ``IO_TIMEOUT`` the connection is ended.
 
 :class:`Connections` is shared by ``microroute run``'s
 :class:`~.listener.Server` and the gunicorn worker; it is also where a stop
-begins (:meth:`Connections.stop`).
+begins (:meth:`Connections.stop`). From then on every response says
+``Connection: close``, and the reaper closes a connection waiting for its
+next request only once it has waited :data:`~.limits.STOP_IDLE` with nothing
+arrived: a keep-alive client (nginx's upstream pool) reuses first the
+connection it released last, so closing that one at once would cross its
+next request on the wire, a 502 at the proxy.
 """
 
 from __future__ import annotations
 
+import sys
 from typing import Protocol
 
 import gevent
 
-from .limits import IO_TIMEOUT, KEEPALIVE_TIMEOUT
+from .limits import IO_TIMEOUT, KEEPALIVE_TIMEOUT, STOP_IDLE
 
 __all__ = ["Connections", "Parsing", "Watched"]
 
@@ -41,8 +51,12 @@ class Parsing(Protocol):
 class Watched(Protocol):
     """What the reaper reads of a connection (:class:`.connection.Connection`)."""
 
-    #: Between requests: a stop ends it at once, and :data:`KEEPALIVE_TIMEOUT` applies.
+    #: Between requests: :data:`KEEPALIVE_TIMEOUT` applies, and a stop's rule.
     idle: bool
+    #: No byte has come from the client yet: ``IO_TIMEOUT`` at most.
+    fresh: bool
+    #: Blocked in a write the socket would not take.
+    writing: bool
     #: The tick at which it began waiting for the client; 0 while it is not waiting.
     waiting: int
     #: (seconds, framed payload) while a response that asked for heartbeats streams.
@@ -56,6 +70,9 @@ class Watched(Protocol):
 
     def beat_now(self, tick: int) -> None:
         """Write the heartbeat now, if the socket takes it without waiting."""
+
+    def has_input(self) -> bool:
+        """Whether the client sent bytes not read yet."""
 
     def shutdown(self) -> None:
         """End the connection: its blocked read or write fails."""
@@ -76,43 +93,66 @@ class Connections:
         access_log: bool = False,
         keepalive: float = KEEPALIVE_TIMEOUT,
         io_timeout: float = IO_TIMEOUT,
+        max_requests: int = sys.maxsize,
     ) -> None:
         self.access_log = access_log
         #: Seconds an idle keep-alive connection is kept.
         self.keepalive = keepalive
         #: Seconds a client may stall within a request (or a request's head may take).
         self.io_timeout = io_timeout
-        #: Set by :meth:`stop`: connections end after their current request.
+        #: Set by :meth:`stop`: every response says ``Connection: close``.
         self.stopping = False
         #: Every connection being served.
         self.all: set[Watched] = set()
         #: Seconds since start, advanced by :meth:`reap`.
         self.tick = 1
-        #: Requests answered, for gunicorn's ``max_requests``.
+        #: Requests begun; at :attr:`max_requests` (gunicorn's ``--max-requests``) a stop begins.
         self.served = 0
+        self.max_requests = max_requests
 
     def stop(self) -> None:
-        """End the connections between requests at once; the others after their response."""
+        """Begin the graceful stop: responses say ``Connection: close`` from now on.
+
+        Idempotent, and it never blocks (a signal handler may call it). The
+        connections waiting for a request are closed by :meth:`reap`.
+        """
         self.stopping = True
-        for connection in list(self.all):
-            if connection.idle:
-                connection.shutdown()
 
     def reap(self) -> None:
         """Advance the clock a second and end the connections that waited too long."""
         self.tick += 1
         tick = self.tick
+        stopping = self.stopping
+        keepalive, io_timeout = self.keepalive, self.io_timeout
+        silent = min(keepalive, io_timeout)  # for a connection that never sent a byte
         for connection in list(self.all):
             since = connection.waiting
             head = connection.parser
-            if since and tick - since > (self.keepalive if connection.idle else self.io_timeout):
+            idle = connection.idle
+            limit = (silent if connection.fresh else keepalive) if idle else io_timeout
+            if since and tick - since > limit:
                 connection.shutdown()
-            elif head.in_head and tick - head.head_began > self.io_timeout:
-                # A head sent a byte at a time (slowloris) gets IO_TIMEOUT in all.
+            elif stopping and idle and since and tick - since > STOP_IDLE:
+                # Waited at least STOP_IDLE seconds (ticks are whole seconds) for a
+                # request: one that has arrived meanwhile is served, with a close.
+                if not connection.has_input():
+                    connection.shutdown()
+            elif (
+                head.in_head
+                and since
+                and not connection.writing
+                and tick - head.head_began > io_timeout
+            ):
+                # A head sent a byte at a time (slowloris) gets IO_TIMEOUT in all,
+                # counted while the server reads it, not while it answers the last.
                 connection.shutdown()
             beat = connection.beat
-            if beat is not None and tick - connection.last_write >= beat[0]:
-                connection.beat_now(tick)
+            if beat is not None:
+                silence = tick - connection.last_write
+                if silence > beat[0] + io_timeout:  # its heartbeats have not gone out
+                    connection.shutdown()
+                elif silence >= beat[0]:
+                    connection.beat_now(tick)
 
     def run_reaper(self) -> None:
         """Reap once a second until stopped and every connection is gone (a greenlet)."""

@@ -25,19 +25,38 @@ class ParsedRequest:
     """One parsed request: its environ, body as it arrives, and how it framed itself."""
 
     __slots__ = (
-        "body", "broken", "complete", "continue_", "environ", "head", "keep_alive", "version",
+        "body", "broken", "complete", "continue_", "environ", "head", "keep_alive", "received",
+        "version",
     )  # fmt: skip
 
     def __init__(self, environ: dict[str, Any], keep_alive: bool, version: str) -> None:
         self.environ = environ
+        #: The connection may serve another request after this one's response.
         self.keep_alive = keep_alive
         self.version = version
         self.head = environ["REQUEST_METHOD"] == "HEAD"
         self.body = bytearray()
+        #: Body bytes parsed so far, read by the app or not.
+        self.received = 0
         self.complete = False
         self.continue_ = False
         #: Why the body could not be parsed (a bad chunk size...), once it could not.
         self.broken: str | None = None
+
+    def rest_fits(self, limit: int) -> bool:
+        """Whether the body still to come can be discarded (*limit* bytes at most) to
+        reach the next request; if not, the connection must close after the response.
+
+        Only a ``Content-Length`` says how much is left. A chunked body may run on,
+        or break, after the answer went out; a client waiting for ``100 Continue``
+        may never send its body at all.
+        """
+        if self.complete:
+            return True
+        if self.continue_:
+            return False
+        length = self.environ.get("CONTENT_LENGTH", "")
+        return length.isdigit() and int(length) - self.received <= limit
 
 
 class MalformedBody(OSError):

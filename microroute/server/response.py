@@ -4,8 +4,14 @@ One :class:`ResponseWriter` a request. It turns the app's status and headers
 into a head with the framing the response needs — ``Content-Length`` when the
 length is known (the app's, or that of a body given as a one-item list),
 ``chunked`` for an HTTP/1.1 stream, no body at all for HEAD, 1xx, 204 and
-304, and ``Connection: close`` when the request or the framing ends the
-connection — and sends the head with the first body bytes in one write. The
+304 — and sends the head with the first body bytes in one write.
+
+``Connection: close`` goes on every response after which the connection will
+end, because a client (a proxy's keep-alive pool above all) that is not told
+sends its next request into a closing socket: when the request asks for it,
+when an HTTP/1.0 body has no length, when the request body still to come
+cannot be discarded (a client waiting for ``100 Continue``, a chunked body,
+more than :data:`~.limits.MAX_DRAIN`), and once the server is stopping. The
 app's ``Transfer-Encoding`` and ``Connection`` headers are the server's to
 write: dropped (a ``close`` is honoured). A header that cannot go on the wire
 (CR, LF, NUL, beyond latin-1) is a ``ValueError`` naming it, raised before
@@ -19,6 +25,8 @@ from collections.abc import Callable, Iterable
 from typing import Any, Protocol
 
 from .dates import http_date
+from .limits import MAX_DRAIN
+from .reaper import Connections
 from .request import ParsedRequest
 
 __all__ = ["ResponseWriter", "Wire"]
@@ -34,6 +42,8 @@ class Wire(Protocol):
     beat_wanted: tuple[float, bytes] | None
     #: Set once a streamed head is out: (seconds, payload framed for this response).
     beat: tuple[float, bytes] | None
+    #: The server's connections (``stopping`` once a graceful stop began), or None.
+    server: Connections | None
 
     def send(self, data: bytes) -> None:
         """Write *data* to the client."""
@@ -96,7 +106,12 @@ class ResponseWriter:
         request = self.request
         status = self.status
         length: int | None = None
-        close = not request.keep_alive
+        server = self.connection.server
+        close = (
+            not request.keep_alive
+            or not (request.complete or request.rest_fits(MAX_DRAIN))
+            or (server is not None and server.stopping)
+        )
         lines = []
         for name, value in self.headers:
             lower = name.lower()
@@ -162,7 +177,6 @@ class ResponseWriter:
             if self.sent + len(data) > self.length:
                 # More than the app promised: sending it would desync the connection.
                 data = data[: self.length - self.sent]
-                self.request.keep_alive = False
             self.sent += len(data)
             return data
         self.sent += len(data)

@@ -177,6 +177,7 @@ def check_case(server: Server, raw: bytes, requests: int, counts: Counter[str]) 
         counts[f"{answer.status // 100}xx"] += 1
         assert answer.status < 500, (raw, data[:600])
         assert b"Traceback" not in answer.body, (raw, data[:600])
+    counts["desync"] += len(final) > requests  # a request smuggled in and answered
     assert len(final) <= requests, (f"{len(final)} answers to {requests} request(s)", raw, data)
     normal, _ = exchange(address, NORMAL)
     assert normal.startswith(b"HTTP/1.1 200 "), ("no longer serving after", raw, normal[:300])
@@ -185,3 +186,58 @@ def check_case(server: Server, raw: bytes, requests: int, counts: Counter[str]) 
 def no_traceback(server: Server) -> None:
     log = server.output()
     assert "Traceback" not in log, log[-3000:]
+
+
+# -- one response at a time, on a connection kept open ----------------------------------
+
+
+def read_response(sock: socket.socket, buffer: bytearray) -> tuple[bytes, dict[str, str], bytes]:
+    """One response off *sock* (Content-Length or chunked), leaving the rest in *buffer*."""
+    while b"\r\n\r\n" not in buffer:
+        chunk = sock.recv(65536)
+        assert chunk, f"connection closed mid-head: {bytes(buffer)!r}"
+        buffer += chunk
+    head, _, rest = bytes(buffer).partition(b"\r\n\r\n")
+    buffer[:] = rest
+    status, *lines = head.split(b"\r\n")
+    headers = {}
+    for line in lines:
+        name, _, value = line.decode("latin-1").partition(":")
+        headers[name.strip().lower()] = value.strip()
+    if status[9:10] == b"1" or status[9:12] in (b"204", b"304"):
+        return status, headers, b""  # an interim answer (100 Continue) or one with no body
+    if "content-length" in headers:
+        size = int(headers["content-length"])
+        while len(buffer) < size:
+            chunk = sock.recv(65536)
+            assert chunk, "connection closed mid-body"
+            buffer += chunk
+        body = bytes(buffer[:size])
+        del buffer[:size]
+        return status, headers, body
+    assert headers.get("transfer-encoding") == "chunked", headers
+    body = bytearray()
+    while True:
+        while b"\r\n" not in buffer:
+            buffer += sock.recv(65536)
+        size_line, _, rest = bytes(buffer).partition(b"\r\n")
+        size = int(size_line.split(b";")[0], 16)
+        while len(rest) < size + 2:
+            rest += sock.recv(65536)
+        body += rest[:size]
+        buffer[:] = rest[size + 2 :]
+        if size == 0:
+            return status, headers, bytes(body)
+
+
+def closed_by_server(sock: socket.socket, wait: float = READ_TIMEOUT) -> bool:
+    """Whether the server closes *sock* (EOF or reset) within *wait* seconds, reading nothing."""
+    sock.settimeout(wait)
+    try:
+        extra = sock.recv(65536)
+    except TimeoutError:
+        return False
+    except ConnectionResetError:
+        return True
+    assert not extra, f"bytes after the response: {extra[:200]!r}"
+    return True

@@ -15,6 +15,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple
@@ -49,6 +50,12 @@ SECURITY_APP = Target(
     run="tests/security/security_app.py",
     wsgi="security_app:app",
     chdir=REPO / "tests" / "security",
+)
+DEPLOY = Target(
+    "deploy",
+    run="tests/e2e/apps/deploy_app.py",
+    wsgi="deploy_app:app",
+    chdir=APPS,
 )
 BLOG = Target(
     "blog",
@@ -109,10 +116,12 @@ GRANIAN = "granian"
 WORKER_CLASSES = {"gunicorn": "gevent", "gunicorn-microroute": "microroute.gunicorn.Worker"}
 
 
-def command(kind: str, target: Target, port: int, workers: int = 1) -> tuple[list[str], Path]:
-    """The argv and working folder that serve *target* on *port* with *kind*."""
+def command(
+    kind: str, target: Target, port: int, workers: int = 1, args: Sequence[str] = ()
+) -> tuple[list[str], Path]:
+    """The argv and working folder that serve *target* on *port* with *kind*, plus *args*."""
     if kind == "microroute":
-        argv = [sys.executable, "-m", "microroute", "run", target.run, "--port", str(port)]
+        argv = [sys.executable, "-m", "microroute", "run", target.run, "--port", str(port), *args]
         return argv, REPO
     if kind == GRANIAN:
         argv = [
@@ -126,6 +135,7 @@ def command(kind: str, target: Target, port: int, workers: int = 1) -> tuple[lis
         "-k", WORKER_CLASSES[kind], "-w", str(workers),
         "--bind", f"127.0.0.1:{port}",
         "--graceful-timeout", "5",
+        *args,
         target.wsgi,
     ]  # fmt: skip
     return argv, target.chdir
@@ -165,15 +175,17 @@ class Launcher:
         fresh: bool = False,
         env: dict[str, str] | None = None,
         workers: int = 1,
+        args: Sequence[str] = (),
     ) -> Server:
-        """A ready server for *target*; shared by the module unless *fresh*.
+        """A ready server for *target*; shared by the module unless *fresh* (or given *args*).
 
         *workers* is gunicorn's ``-w`` (``microroute run`` is one process).
         """
+        fresh = fresh or bool(args)
         if not fresh and target.name in self.shared:
             return self.shared[target.name]
         port = free_port()
-        argv, cwd = command(self.kind, target, port, workers)
+        argv, cwd = command(self.kind, target, port, workers, args=args)
         log = self.workdir / f"{self.kind}-{target.name}-{port}.log"
         with log.open("wb") as out:
             process = subprocess.Popen(

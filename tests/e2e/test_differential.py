@@ -197,6 +197,13 @@ def special(session_cookie: str) -> list[Row]:
         Row("GET", "/proxy-redirect", FORWARDED),
         Row("GET", "/cookies/set", FORWARDED),
         Row("GET", "/old/9"),
+        # Issue 21: methods llhttp does not know (RFC 9110 section 9.1), and OWS around
+        # a value (RFC 9112 section 5), as gunicorn's parser corpus sends them.
+        Row("PURGE", "/probe"),
+        Row("FROB", "/probe"),
+        Row("BREW", "/probe"),
+        Row("FROB", "/nope"),
+        Row("GET", "/probe", (("X-Probe", "a \t"),)),
     ]
     return rows
 

@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 import pytest
+from rawhttp import read_response
 
 if TYPE_CHECKING:
     from servers import Launcher, Server
@@ -28,43 +29,6 @@ TIMEOUT = 10
 def connect(server: Server) -> socket.socket:
     host, port = server.url.removeprefix("http://").split(":")
     return socket.create_connection((host, int(port)), timeout=TIMEOUT)
-
-
-def read_response(sock: socket.socket, buffer: bytearray) -> tuple[bytes, dict[str, str], bytes]:
-    """One response off *sock* (Content-Length or chunked), leaving the rest in *buffer*."""
-    while b"\r\n\r\n" not in buffer:
-        chunk = sock.recv(65536)
-        assert chunk, f"connection closed mid-head: {bytes(buffer)!r}"
-        buffer += chunk
-    head, _, rest = bytes(buffer).partition(b"\r\n\r\n")
-    buffer[:] = rest
-    status, *lines = head.split(b"\r\n")
-    headers = {}
-    for line in lines:
-        name, _, value = line.decode("latin-1").partition(":")
-        headers[name.strip().lower()] = value.strip()
-    if "content-length" in headers:
-        size = int(headers["content-length"])
-        while len(buffer) < size:
-            chunk = sock.recv(65536)
-            assert chunk, "connection closed mid-body"
-            buffer += chunk
-        body = bytes(buffer[:size])
-        del buffer[:size]
-        return status, headers, body
-    assert headers.get("transfer-encoding") == "chunked", headers
-    body = bytearray()
-    while True:
-        while b"\r\n" not in buffer:
-            buffer += sock.recv(65536)
-        size_line, _, rest = bytes(buffer).partition(b"\r\n")
-        size = int(size_line.split(b";")[0], 16)
-        while len(rest) < size + 2:
-            rest += sock.recv(65536)
-        body += rest[:size]
-        buffer[:] = rest[size + 2 :]
-        if size == 0:
-            return status, headers, bytes(body)
 
 
 @pytest.fixture

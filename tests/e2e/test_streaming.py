@@ -152,9 +152,8 @@ def test_sigterm_lets_an_in_flight_stream_finish(launcher: Launcher) -> None:
         assert [json.loads(e["data"])["i"] for e in rest] == [1, 2]
         assert server.process.wait(timeout=10) == 0, server.output()
     took = time.monotonic() - stopped
-    # microroute's connection loop closes the idle keep-alive connection at once,
-    # not after the grace period (5 s); gunicorn's arbiter loop itself polls once a second.
-    if server.kind == "microroute":
-        assert took < 2.0, took
-    elif server.kind == "gunicorn-microroute":
-        assert took < 3.5, took
+    # microroute's loop closes the keep-alive connection once it has been idle a
+    # second or two (STOP_IDLE, so that a proxy never sends into a closing socket),
+    # not after the grace period (5 s).
+    if server.kind != "gunicorn":
+        assert took < 4.0, took

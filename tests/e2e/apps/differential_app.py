@@ -355,6 +355,14 @@ def where(request):
     return {"url": request.url, "remote_addr": request.remote_addr, "scheme": request.scheme}
 
 
+def probe(request):
+    """What a server made of the request line and headers: extension methods, OWS."""
+    return {"method": request.method, "probe": request.headers.get("X-Probe")}
+
+
+api.add("/probe", probe, methods=["GET", "PURGE", "FROB"])
+
+
 @api.get("/proxy-redirect")
 def proxy_redirect():
     redirect("/where")
