@@ -68,11 +68,13 @@ STREAM_SECONDS = 3.0
 
 #: The contributors' commands: the suite this test is part of, and its linters.
 CONTRIBUTOR = re.compile(r"\.ci/run|\bpytest\b|\btox\b|\bruff\b|\bmypy\b|\[test,dev\]")
-SERVER = re.compile(r"\bmicroroute (?:run|dev)\b|(?:^|[\s;&|(])gunicorn\s+-")
+SERVER = re.compile(r"\bmicroroute (?:run|dev)\b|(?:^|[\s;&|(])(?:gunicorn|granian)\s+-")
 PORT_OPTION = re.compile(r"--port[ =](\d+)")
 URL_PORT = re.compile(r"\b(localhost|127\.0\.0\.1):(\d+)")
 #: The first word of a command line in a docstring (after any VAR=value).
-COMMAND_WORDS = {"pip", "microroute", "python", "python3", "curl", "cd", "gunicorn", "ulimit"}
+COMMAND_WORDS = {
+    "pip", "microroute", "python", "python3", "curl", "cd", "gunicorn", "granian", "ulimit",
+}  # fmt: skip
 #: README commands that are a pattern for the reader's own project, not runnable
 #: here as written: each with why. The walk checks that each is still in the text.
 TEMPLATES = {
@@ -83,6 +85,10 @@ TEMPLATES = {
         "the reader's own app.py, exporting to a collector"
     ),
     "rm -rf /run/api-metrics && mkdir -p /run/api-metrics": "a folder outside the project",
+    "microroute dev": "the reader's own ./app folder (an app/ where it runs)",
+    "MICROROUTE_APP=app granian --interface wsgi --workers 4 microroute.wsgi:app": (
+        "the reader's own discovered project (an app/ folder where it runs)"
+    ),
     "PROMETHEUS_MULTIPROC_DIR=/run/api-metrics \\\n"
     "    gunicorn -c gunicorn.conf.py -k microroute.gunicorn.Worker -w 4 app:app": (
         "the reader's own app:app and gunicorn.conf.py"
@@ -344,6 +350,8 @@ class Walk:
         text = self.moved(text)
         if not option and re.search(r"\bmicroroute (?:run|dev)\b", text):
             text += f" --port {self.ports[port]}"
+        if not option and re.search(r"(?:^|\s)granian\s", text):  # granian's own option
+            text = re.sub(r"(?:^|(?<=\s))granian\s", f"granian --port {self.ports[port]} ", text)
         env = {
             **self.env,
             **self.doc_env,
