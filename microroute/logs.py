@@ -30,12 +30,23 @@ from typing import Any
 from .lifecycle import Exchange, Observer
 from .requestids import install_record_factory
 
-__all__ = ["DEFAULT_CONFIG", "LOGGED", "AccessLog", "access_logger", "configure", "configured"]
+__all__ = [
+    "DEFAULT_CONFIG",
+    "LOGGED",
+    "QUIET",
+    "AccessLog",
+    "access_logger",
+    "configure",
+    "configured",
+]
 
 access_logger = logging.getLogger("microroute.access")
 #: The environ key that says the app writes this request's access record, so
 #: the server (``microroute run``'s) writes none of its own.
 LOGGED = "microroute.access_logged"
+#: The environ key that says no access line at INFO is wanted for this request
+#: (a health probe, polled every few seconds), from the app or the server.
+QUIET = "microroute.access_quiet"
 
 #: What ``microroute run`` configures when nothing else has: a timestamp, the
 #: level, the logger name and the request's id on errors and the app's own
