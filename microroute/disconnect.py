@@ -61,11 +61,28 @@ class Disconnect:
     server, where :meth:`fire` runs in gevent's hub), else at once.
     """
 
-    __slots__ = ("_callbacks", "_sock", "_spawn", "_target", "_watcher", "active", "disconnected")
+    __slots__ = (
+        "_callbacks",
+        "_probe",
+        "_sock",
+        "_spawn",
+        "_target",
+        "_watcher",
+        "active",
+        "disconnected",
+    )
 
-    def __init__(self, sock: socket.socket | None, spawn: bool = True) -> None:
+    def __init__(
+        self,
+        sock: socket.socket | None,
+        spawn: bool = True,
+        probe: Callable[[], bytes | None] | None = None,
+    ) -> None:
         self._sock = sock
         self._spawn = spawn
+        #: Looks at the socket without blocking: ``b""`` when the client has gone,
+        #: None when nothing came, else what came (see :meth:`_look`).
+        self._probe = probe
         self._watcher: Any = None
         #: The greenlet to interrupt while it streams (see :meth:`watch`).
         self._target: Any = None
@@ -94,17 +111,31 @@ class Disconnect:
         except (OSError, ValueError):  # closed already
             self._watcher = None
 
-    def _readable(self) -> None:
+    def _look(self) -> bytes | None:
+        """What the client sent, left where it is: ``b""`` if it has gone, None if nothing.
+
+        A peek at the socket by default. A server whose sockets need more (TLS,
+        where a ``close_notify`` is an encrypted record like any other) gives a
+        *probe* of its own, which may read what came and keep it for itself.
+        """
+        if self._probe is not None:
+            return self._probe()
         sock = self._sock
-        if sock is None:
-            return
         raw = getattr(sock, "_sock", sock)
         try:
-            data = raw.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT)
+            data: bytes = raw.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT)  # type: ignore[union-attr]
         except BlockingIOError:
-            return  # woken for nothing
+            return None
         except OSError:
-            data = b""  # reset
+            return b""  # reset
+        return data
+
+    def _readable(self) -> None:
+        if self._sock is None:
+            return
+        data = self._look()
+        if data is None:
+            return  # woken for nothing
         if data:
             # The client sent more (a pipelined request): it is there. Its bytes
             # stay queued for the server; watching further would spin on them.
@@ -116,14 +147,7 @@ class Disconnect:
         """Look at the socket now (for ``request.disconnected``); True if the client is gone."""
         if not self.disconnected and self._sock is not None and self.active:
             self.watch()
-            raw = getattr(self._sock, "_sock", self._sock)
-            try:
-                data = raw.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT)
-            except BlockingIOError:
-                return False
-            except OSError:
-                data = b""
-            if not data:
+            if self._look() == b"":
                 self.fire()
         return self.disconnected
 

@@ -29,7 +29,15 @@ from typing import Any
 from .lifecycle import Exchange, Observer
 from .requestids import install_record_factory
 
-__all__ = ["DEFAULT_CONFIG", "LOGGED", "AccessLog", "access_logger", "configure", "configured"]
+__all__ = [
+    "DEFAULT_CONFIG",
+    "LOGGED",
+    "QUIET",
+    "AccessLog",
+    "access_logger",
+    "configure",
+    "configured",
+]
 
 access_logger = logging.getLogger("microroute.access")
 #: The environ key that says the app writes this request's access record, so
@@ -38,6 +46,9 @@ LOGGED = "microroute.access_logged"
 # logging's own per-level answers for this logger (cleared in place on any
 # level change); {} if a future logging keeps none, and isEnabledFor answers.
 _enabled_cache_get = getattr(access_logger, "_cache", {}).get
+#: The environ key that says no access line at INFO is wanted for this request
+#: (a health probe, polled every few seconds), from the app or the server.
+QUIET = "microroute.access_quiet"
 
 #: What ``microroute run`` configures when nothing else has: a timestamp, the
 #: level, the logger name and the request's id on errors and the app's own

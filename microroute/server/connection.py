@@ -36,6 +36,7 @@ import contextlib
 import json
 import logging
 import socket
+import ssl
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -44,11 +45,10 @@ import gevent
 from ..disconnect import DISCONNECT, ClientGone, Disconnect
 from ..responses import StreamAborted
 from ..sse import HEARTBEAT_KEY as HEARTBEAT
-from .accesslog import LOGGED, log_line
 from .dates import http_date
 from .limits import LINGER, MAX_DRAIN, READ_SIZE
 from .parser import Reject, RequestParser
-from .reaper import Connections
+from .reaper import Connections, ErrorLog
 from .request import Input, ParsedRequest
 from .response import ResponseWriter
 
@@ -74,6 +74,8 @@ class Connection:
         self.sock = sock
         self.base = base
         self.server = server
+        #: Where errors go: the server's error log (gunicorn's, under its worker).
+        self.log: ErrorLog = server.log if server is not None else logger
         #: What the app asked: write *payload* whenever the response is this many seconds idle.
         self.beat_wanted: tuple[float, bytes] | None = None
         #: (seconds, framed payload) while a response that asked for heartbeats streams.
@@ -96,6 +98,9 @@ class Connection:
         self._raw_send = sock._sock.send if plain else None  # type: ignore[attr-defined]
         if plain and server is not None:  # the reaper writes heartbeats with that send
             base[HEARTBEAT] = self.heartbeat
+        #: How the disconnect watch looks at the socket: peeking at a plain one; a TLS
+        #: one's bytes are records to decrypt (a close_notify is one).
+        self._probe = None if plain or not hasattr(sock, "_sslobj") else self._tls_probe
         self.open = True
         #: Waiting for its next request (the reaper's keep-alive timeout and stop rule apply).
         self.idle = False
@@ -192,6 +197,22 @@ class Connection:
         """End the connection from another greenlet: its blocked read or write fails."""
         with contextlib.suppress(OSError):
             self.sock.shutdown(socket.SHUT_RDWR)
+
+    def _tls_probe(self) -> bytes | None:
+        """For the disconnect watch on a TLS socket: what the client sent (None: nothing yet).
+
+        ``b""`` when it has gone, a TLS ``close_notify`` included; bytes of a
+        request it pipelined are read, and parsed at once, as any read is.
+        """
+        try:
+            data: bytes = self.sock._sslobj.read(READ_SIZE)  # type: ignore[attr-defined]
+        except ssl.SSLWantReadError:
+            return None
+        except (ssl.SSLError, OSError, AttributeError):  # reset, or unwrapped already
+            return b""
+        if data and not self._feed(data):
+            self.open = False
+        return data
 
     def has_input(self) -> bool:
         """Whether the client sent bytes not read yet (a request may be in them)."""
@@ -306,25 +327,29 @@ class Connection:
 
     def _answer_error(self, reject: Reject) -> None:
         body = json.dumps({"error": reject.message}, separators=(",", ":")).encode()
+        headers = [("Content-Type", "application/json"), ("Content-Length", str(len(body)))]
         head = (
             f"HTTP/1.1 {reject.status}\r\nContent-Type: application/json\r\n"
             f"Content-Length: {len(body)}\r\nConnection: close\r\nDate: {http_date()}\r\n\r\n"
         )
         if reject.unsized:
             head = head.replace(f"Content-Length: {len(body)}\r\n", "")
+            del headers[1]
+        no_body = reject.head or reject.unsized
         with contextlib.suppress(OSError):
-            self.send(head.encode() if reject.head or reject.unsized else head.encode() + body)
-        if self.server is not None and self.server.access_log:
-            log_line(self.base.get("REMOTE_ADDR") or "-", "-", reject.status[:3], len(body), 0.0)
+            self.send(head.encode() if no_body else head.encode() + body)
+        access = self.server.access if self.server is not None else None
+        if access is not None:  # the line of a refused request is "-"
+            access(self.base, reject.status, headers, 0 if no_body else len(body), 0.0)
 
     def _respond(self, request: ParsedRequest) -> bool:
         """Run the app for *request* and send its response; True to keep the connection."""
-        logging_on = self.server is not None and self.server.access_log
-        started = time.perf_counter() if logging_on else 0.0
+        access = self.server.access if self.server is not None else None
+        started = time.perf_counter() if access is not None else 0.0
         environ = request.environ
         environ["wsgi.input"] = Input(self, request)
         response = ResponseWriter(self, request)
-        watch = environ[DISCONNECT] = Disconnect(self.sock)
+        watch = environ[DISCONNECT] = Disconnect(self.sock, probe=self._probe)
         try:
             result = self.app(environ, response.start_response)
         except ClientGone:  # interrupted while priming a stream: nobody to answer
@@ -332,9 +357,10 @@ class Connection:
             return False
         except Exception:
             watch.stop()
-            logger.exception("The application failed before it started a response")
+            self.log.exception("The application failed before it started a response")
             response.fail()
-            self._access(request, response, started)
+            if access is not None:
+                access(environ, response.status, [], 0, time.perf_counter() - started)
             return False
         try:
             if type(result) is not list:  # a stream: the client's leaving interrupts it
@@ -345,7 +371,7 @@ class Connection:
         except StreamAborted:  # logged by the app with its route: the body is cut, as it must be
             keep = False
         except Exception:
-            logger.exception(
+            self.log.exception(
                 "Error while sending the response to %s %s",
                 environ["REQUEST_METHOD"],
                 environ["PATH_INFO"],
@@ -361,16 +387,8 @@ class Connection:
                 try:
                     close()
                 except Exception:
-                    logger.exception("The response's close() failed")
-        self._access(request, response, started)
+                    self.log.exception("The response's close() failed")
+        if access is not None:
+            seconds = time.perf_counter() - started
+            access(environ, response.status, response.headers, response.sent, seconds)
         return keep and request.keep_alive
-
-    def _access(self, request: ParsedRequest, response: ResponseWriter, started: float) -> None:
-        if self.server is not None and self.server.access_log:
-            environ = request.environ
-            if LOGGED in environ:  # a microroute App wrote the record, with its route and id
-                return
-            line = f"{environ['REQUEST_METHOD']} {environ['RAW_URI']} {environ['SERVER_PROTOCOL']}"
-            took = (time.perf_counter() - started) * 1000
-            remote = self.base.get("REMOTE_ADDR") or "-"
-            log_line(remote, line, response.status[:3] or "000", response.sent, took)

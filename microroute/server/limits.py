@@ -1,13 +1,17 @@
 """What a client may send and how long it may take: every limit the server enforces.
 
-The parser checks the sizes while it reads a request's head (a 414, 431 or
-400 answers a head past them, and the connection closes); the reaper ends a
-connection that waits past a timeout. ``microroute run --timeout-keep-alive``
-and ``--timeout-io`` override the two timeouts; gunicorn's ``--keep-alive``
-sets the first for its worker.
+The parser checks the sizes while it reads a request's head (a 414 or 431
+answers a head past them, and the connection closes): :class:`Limits`,
+``microroute run``'s by default, gunicorn's ``--limit-request-line``,
+``--limit-request-fields`` and ``--limit-request-field_size`` under its
+worker. The reaper ends a connection that waits past a timeout.
+``microroute run --timeout-keep-alive`` and ``--timeout-io`` override the two
+timeouts; gunicorn's ``--keep-alive`` sets the first for its worker.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 __all__ = [
     "IO_TIMEOUT",
@@ -20,13 +24,14 @@ __all__ = [
     "MAX_REQUEST_LINE",
     "READ_SIZE",
     "STOP_IDLE",
+    "Limits",
 ]
 
 #: Bytes the request's header section may take, all lines together (431 past it).
 MAX_HEADER_BYTES = 64 * 1024
-#: Header lines a request may have (400 past it).
+#: Header lines a request may have (431 past it).
 MAX_HEADERS = 100
-#: Bytes the request target may take (414 past it).
+#: Bytes the request line may take, its CRLF aside (414 past it).
 MAX_REQUEST_LINE = 8 * 1024
 #: Bytes asked of the socket at a time.
 READ_SIZE = 64 * 1024
@@ -51,3 +56,21 @@ STOP_IDLE = 1.0
 #: unread bytes makes the kernel send a reset, which can destroy the answer
 #: before the client reads it.
 LINGER = 2.0
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one request's head may hold: past ``request_line``, a 414; past the others, a 431.
+
+    >>> Limits(request_line=4094, fields=100, field_size=8190)  # gunicorn's defaults
+    Limits(request_line=4094, fields=100, field_size=8190, header_bytes=65536)
+    """
+
+    #: Bytes of the request line, its CRLF aside.
+    request_line: int = MAX_REQUEST_LINE
+    #: Header lines.
+    fields: int = MAX_HEADERS
+    #: Bytes of one header line (name, colon, value, CRLF).
+    field_size: int = MAX_HEADER_BYTES
+    #: Bytes of all header lines together.
+    header_bytes: int = MAX_HEADER_BYTES

@@ -26,6 +26,7 @@ import gevent
 from gevent.pool import Pool
 from gevent.server import StreamServer
 
+from .accesslog import write_record
 from .connection import Connection
 from .environ import base_environ
 from .limits import IO_TIMEOUT, KEEPALIVE_TIMEOUT
@@ -61,7 +62,7 @@ class Server:
         io_timeout: float = IO_TIMEOUT,
     ) -> None:
         self.app = app
-        self.connections = Connections(access_log, keepalive, io_timeout)
+        self.connections = Connections(write_record if access_log else None, keepalive, io_timeout)
         # A pool, even unbounded, lets stop() wait for in-flight requests.
         self._server = StreamServer(listener, self.handle, spawn=Pool())
 

@@ -12,8 +12,10 @@ instead, answered in turn, after which the connection ends; a body whose
 framing breaks marks its request ``broken`` (the app reading it gets
 :class:`~.request.MalformedBody`), and the connection ends after its answer.
 
-The limits (:mod:`.limits`) are checked as the head arrives: request target
-8 KiB (414), header section 64 KiB (431), 100 header lines (400). Beyond
+The limits (:class:`~.limits.Limits`) are checked as the head arrives:
+``microroute run``'s are a request line of 8 KiB (414 past it), a header
+section of 64 KiB and 100 header lines (431); the gunicorn worker takes
+gunicorn's ``--limit-request-*`` settings. Beyond
 llhttp's own rules (RFC 9112): a request line must have single spaces (a
 proxy might read ``GET  /x`` otherwise); an HTTP/1.1 request needs exactly
 one ``Host`` (400 otherwise), and an absolute-form target's host replaces it
@@ -57,15 +59,15 @@ from urllib.parse import unquote_to_bytes
 
 import httptools
 
-from .limits import MAX_HEADER_BYTES, MAX_HEADERS, MAX_PIPELINED, MAX_REQUEST_LINE
+from .limits import MAX_PIPELINED, Limits
 from .reaper import Connections
 from .request import ParsedRequest
 
 __all__ = ["Reject", "RequestParser"]
 
 _HEADERS_TOO_LARGE = "431 Request Header Fields Too Large"
-#: What a request line holds beside its target: the method, two spaces, HTTP/1.1.
-_METHOD_AND_VERSION = 64
+#: microroute run's limits, for a parser with no server.
+_DEFAULT_LIMITS = Limits()
 #: The bytes of the empty lines a client may send before a request line (llhttp skips them).
 _EMPTY_LINE_BYTES = (b"\r", b"\n")
 #: Header keys looked at before they go in the environ: framing, or no ``HTTP_`` prefix.
@@ -122,6 +124,11 @@ class RequestParser:
         self.base = base
         #: Its clock (:attr:`Connections.tick`) times how long a head takes to arrive.
         self.server = server
+        limits = server.limits if server is not None else _DEFAULT_LIMITS
+        self._max_line = limits.request_line
+        self._max_fields = limits.fields
+        self._max_field = limits.field_size
+        self._max_header_bytes = limits.header_bytes
         self._llhttp = httptools.HttpRequestParser(self)
         #: Requests parsed through their headers, waiting to be served, in order.
         self.ready: deque[ParsedRequest | Reject] = deque()
@@ -193,18 +200,19 @@ class RequestParser:
         if not self._url:  # the method is read by now: a refusal of a HEAD sends no body
             self._method = self._extension or self._llhttp.get_method()
         self._url += url
-        if len(self._url) > MAX_REQUEST_LINE:
+        if len(self._url) > self._max_line:
             raise Reject("414 URI Too Long", "URI too long")
 
     def on_header(self, name: bytes, value: bytes) -> None:
         if self._continuing is not None:
             return
         self._headers.append((name, value))
-        self._header_bytes += len(name) + len(value) + 4
-        if self._header_bytes > MAX_HEADER_BYTES:
+        size = len(name) + len(value) + 4  # name: value CRLF
+        self._header_bytes += size
+        if self._header_bytes > self._max_header_bytes or size > self._max_field:
             raise Reject(_HEADERS_TOO_LARGE, "Request header fields too large")
-        if len(self._headers) > MAX_HEADERS:
-            raise _bad_request(f"More than {MAX_HEADERS} header fields")
+        if len(self._headers) > self._max_fields:
+            raise Reject(_HEADERS_TOO_LARGE, f"More than {self._max_fields} header fields")
 
     def on_headers_complete(self) -> None:
         continuing = self._continuing
@@ -244,8 +252,11 @@ class RequestParser:
             raise _bad_request(f"Unsupported HTTP version {version}")
         # llhttp takes "GET  /x" as "GET /x": a proxy might not. One space each, exactly,
         # in the bytes of the request line itself.
-        if self._request_line != b"%b %b HTTP/%b" % (method, url, version.encode()):
+        line = self._request_line
+        if line != b"%b %b HTTP/%b" % (method, url, version.encode()):
             raise _bad_request("Malformed request line")
+        if len(line) > self._max_line:
+            raise Reject("414 URI Too Long", "URI too long")
         environ["SERVER_PROTOCOL"] = "HTTP/" + version
         chunked = False
         hosts = 0
@@ -354,13 +365,13 @@ class RequestParser:
             if end >= 0:
                 self._request_line = bytes(line).removesuffix(b"\r\n")
                 self._line = None
-            elif len(line) > MAX_REQUEST_LINE + _METHOD_AND_VERSION:
+            elif len(line) > self._max_line + 2:
                 self._refuse(Reject("414 URI Too Long", "URI too long"))
                 return False
         if self.in_head:
             # httptools holds a header line until it ends: bound the head before it grows.
             self._head_bytes += len(piece)
-            if self._head_bytes > MAX_HEADER_BYTES + MAX_REQUEST_LINE:
+            if self._head_bytes > self._max_header_bytes + self._max_line:
                 self._refuse(Reject(_HEADERS_TOO_LARGE, "Request header fields too large"))
                 return False
         if self._body_left >= 0:

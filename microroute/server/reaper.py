@@ -29,14 +29,21 @@ next request on the wire, a 502 at the proxy.
 
 from __future__ import annotations
 
+import logging
 import sys
-from typing import Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import gevent
 
-from .limits import IO_TIMEOUT, KEEPALIVE_TIMEOUT, STOP_IDLE
+from .limits import IO_TIMEOUT, KEEPALIVE_TIMEOUT, STOP_IDLE, Limits
 
-__all__ = ["Connections", "Parsing", "Watched"]
+if TYPE_CHECKING:
+    from .accesslog import AccessWriter
+
+_LIMITS = Limits()
+_LOGGER = logging.getLogger("microroute.server")
+
+__all__ = ["Connections", "ErrorLog", "Parsing", "Watched"]
 
 
 class Parsing(Protocol):
@@ -78,6 +85,13 @@ class Watched(Protocol):
         """End the connection: its blocked read or write fails."""
 
 
+class ErrorLog(Protocol):
+    """Where a server's errors go: a :class:`logging.Logger`, or gunicorn's error log."""
+
+    def exception(self, msg: str, *args: Any) -> None:
+        """Log *msg* at ERROR with the exception being handled."""
+
+
 class Connections:
     """What a server knows of its connections: which wait, for how long, and whether it stops.
 
@@ -90,18 +104,28 @@ class Connections:
 
     def __init__(
         self,
-        access_log: bool = False,
+        access: AccessWriter | None = None,
         keepalive: float = KEEPALIVE_TIMEOUT,
         io_timeout: float = IO_TIMEOUT,
         max_requests: int = sys.maxsize,
+        limits: Limits = _LIMITS,
+        log: ErrorLog = _LOGGER,
     ) -> None:
-        self.access_log = access_log
+        #: Writes each request's access line (None: no access log).
+        self.access = access
+        #: What a request's head may hold.
+        self.limits = limits
+        #: Where errors go: the ``microroute.server`` logger, or gunicorn's error log.
+        self.log = log
         #: Seconds an idle keep-alive connection is kept.
         self.keepalive = keepalive
         #: Seconds a client may stall within a request (or a request's head may take).
         self.io_timeout = io_timeout
-        #: Set by :meth:`stop`: every response says ``Connection: close``.
+        #: Set by :meth:`stop`: a graceful stop began.
         self.stopping = False
+        #: Every response says ``Connection: close``: once stopping, or with no
+        #: keep-alive at all (gunicorn's ``--keep-alive 0``).
+        self.close_every = keepalive <= 0
         #: Every connection being served.
         self.all: set[Watched] = set()
         #: Seconds since start, advanced by :meth:`reap`.
@@ -116,7 +140,7 @@ class Connections:
         Idempotent, and it never blocks (a signal handler may call it). The
         connections waiting for a request are closed by :meth:`reap`.
         """
-        self.stopping = True
+        self.stopping = self.close_every = True
 
     def reap(self) -> None:
         """Advance the clock a second and end the connections that waited too long."""
@@ -124,7 +148,8 @@ class Connections:
         tick = self.tick
         stopping = self.stopping
         keepalive, io_timeout = self.keepalive, self.io_timeout
-        silent = min(keepalive, io_timeout)  # for a connection that never sent a byte
+        # For a connection that never sent a byte (with keep-alive off, the only idle kind).
+        silent = min(keepalive, io_timeout) if keepalive > 0 else io_timeout
         for connection in list(self.all):
             since = connection.waiting
             head = connection.parser

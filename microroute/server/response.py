@@ -11,7 +11,8 @@ end, because a client (a proxy's keep-alive pool above all) that is not told
 sends its next request into a closing socket: when the request asks for it,
 when an HTTP/1.0 body has no length, when the request body still to come
 cannot be discarded (a client waiting for ``100 Continue``, a chunked body,
-more than :data:`~.limits.MAX_DRAIN`), and once the server is stopping. The
+more than :data:`~.limits.MAX_DRAIN`), once the server is stopping, and
+always when keep-alive is off (gunicorn's ``--keep-alive 0``). The
 app's ``Transfer-Encoding`` and ``Connection`` headers are the server's to
 write: dropped (a ``close`` is honoured). A header that cannot go on the wire
 (CR, LF, NUL, beyond latin-1) is a ``ValueError`` naming it, raised before
@@ -110,7 +111,7 @@ class ResponseWriter:
         close = (
             not request.keep_alive
             or not (request.complete or request.rest_fits(MAX_DRAIN))
-            or (server is not None and server.stopping)
+            or (server is not None and server.close_every)
         )
         lines = []
         for name, value in self.headers:

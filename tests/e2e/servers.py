@@ -57,6 +57,13 @@ DEPLOY = Target(
     wsgi="deploy_app:app",
     chdir=APPS,
 )
+RAW = Target("raw", run="tests/e2e/apps/raw_app.py", wsgi="raw_app:app", chdir=APPS)
+STREAMING = Target(
+    "streaming",
+    run="tests/e2e/streaming_app.py",
+    wsgi="streaming_app:app",
+    chdir=Path(__file__).parent,
+)
 BLOG = Target(
     "blog",
     run="examples/blog",

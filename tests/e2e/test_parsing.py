@@ -70,7 +70,10 @@ def test_two_spaces_in_the_request_line_are_refused_whatever_the_headers_say(
     server: Server,
 ) -> None:
     """The check used to search every byte read: a header repeating the request line
-    with single spaces let ``GET  /quick`` through."""
+    with single spaces let ``GET  /quick`` through.
+
+    README: 'A request line with two spaces (GET  /x) is a 400'.
+    """
     smuggled = b"GET  /quick HTTP/1.1\r\nHost: x\r\nX-Copy: GET /quick HTTP/1.1\r\n\r\n"
     assert status_of(server, smuggled) == 400
 
@@ -94,7 +97,11 @@ def test_an_http_1_0_client_is_not_sent_100_continue(server: Server) -> None:
 def test_host_twice_or_missing_is_a_400_and_an_absolute_target_s_host_wins(
     server: Server,
 ) -> None:
-    """RFC 9112 section 3.2 (two ``Host`` headers used to be joined, ``a,evil``, and served)."""
+    """Two ``Host`` headers used to be joined, ``a,evil``, and served.
+
+    README: 'a Host header twice or (in HTTP/1.1) not at all is a 400, and an
+    absolute-form target's host (GET http://a/x) replaces the Host header'.
+    """
     assert status_of(server, b"GET /probe HTTP/1.1\r\nHost: a\r\nHost: evil\r\n\r\n") == 400
     if server.kind != "gunicorn":  # gunicorn's own parser needs no Host, keeps the header
         assert status_of(server, b"GET /probe HTTP/1.1\r\n\r\n") == 400
@@ -105,8 +112,11 @@ def test_host_twice_or_missing_is_a_400_and_an_absolute_target_s_host_wins(
 
 
 def test_whitespace_in_a_chunk_line_is_refused(server: Server) -> None:
-    """Deliberately strict (README): llhttp refuses BWS around a chunk extension's ``;``,
-    and a chunk line read differently by a proxy is how bodies get smuggled."""
+    """Deliberately strict: llhttp refuses BWS around a chunk extension's ``;``.
+
+    README: 'Whitespace in a chunk line (5 ;ext, 5; ext), which RFC 9112 allows as
+    "bad whitespace", is refused with a 400 on purpose'.
+    """
     if server.kind == "gunicorn":
         pytest.skip("gunicorn's own parser accepts it")
     for line in (b"5 ;a=b", b"5; a=b"):

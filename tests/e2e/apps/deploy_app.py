@@ -11,7 +11,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-from microroute import App, Event, EventStream, Request, route
+from microroute import App, Event, EventStream, Request, cookies, redirect, route
 
 
 @route.get("/quick")
@@ -48,6 +48,23 @@ def probe(request: Request) -> dict[str, Any]:
 
 
 route.add("/probe", probe, methods=["GET", "POST", "PURGE", "FROB"])
+
+
+@route.get("/where", dynamic="force-dynamic")
+def where(request: Request) -> dict[str, str]:
+    """The scheme and URL the app sees (a TLS proxy in front: https)."""
+    return {"scheme": request.scheme, "url": request.url}
+
+
+@route.get("/login", dynamic="force-dynamic")
+def login() -> dict[str, bool]:
+    cookies().set("id", "1")  # Secure over https, by default
+    return {"ok": True}
+
+
+@route.get("/go", dynamic="force-dynamic")
+def go() -> None:
+    redirect("/where")  # resolved against the request: https:// behind a TLS proxy
 
 
 @route.get("/count/[n]")
