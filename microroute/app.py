@@ -37,6 +37,7 @@ from .discovery import discover, discover_middleware
 from .dispatch import Dispatcher
 from .errorpages import ErrorHandler, ErrorPages
 from .errors import StartupError
+from .health import Check, Health
 from .lifecycle import Observer, Observers
 from .logs import AccessLog
 from .middleware import Middleware, chain, check_middleware
@@ -119,6 +120,10 @@ class App(Pipeline):
         :mod:`microroute.requestids`.
     :param docs: a path (``"/docs"``) to serve an HTML page listing every
         operation, with the OpenAPI document at ``/openapi.json`` (``None``: neither).
+    :param health: serve ``GET /healthz`` (200 while serving) and ``GET /readyz``
+        (200 when ready; 503 once a graceful stop began, or while a check added
+        with :meth:`ready_check` fails), before middleware, never cached, never
+        logged at INFO. See :mod:`microroute.health`.
     """
 
     def __init__(
@@ -142,6 +147,7 @@ class App(Pipeline):
         handler_timeout: float | None = None,
         docs: str | None = None,
         request_id_header: str | None = "X-Request-ID",
+        health: bool = False,
     ) -> None:
         for router in routers:
             if not isinstance(router, Router):
@@ -190,6 +196,9 @@ class App(Pipeline):
                 raise StartupError(str(exc)) from None
         if docs is not None:
             specs.extend(docs_router(self.openapi, docs).specs())
+        self._probes = Health() if health else None
+        if self._probes is not None:
+            specs.extend(self._probes.router().specs())
         self._table = RouteTable(build_routes(specs))
 
         # The stages, innermost first; each gets the settings, none the app.
@@ -222,6 +231,7 @@ class App(Pipeline):
             else None
         )
         Pipeline.__init__(self, settings, self._table, dispatcher, self._errors, proxy_fix)
+        self._health = self._probes
         if found_middleware is not None:
             self.use(found_middleware)
         self._wire_fast_path()
@@ -359,6 +369,21 @@ class App(Pipeline):
             return fn
 
         return register
+
+    def ready_check(self, check: Check) -> Check:
+        """Add a readiness check: ``/readyz`` is a 503 while it returns a falsy value or raises.
+
+        >>> @app.ready_check                              # doctest: +SKIP
+        ... def database():
+        ...     return db.ping()
+
+        Needs ``App(health=True)``.
+        """
+        if self._probes is None:
+            raise RuntimeError(
+                "ready_check() needs the probes: App(..., health=True) serves /healthz and /readyz"
+            )
+        return self._probes.add(check)
 
     def use(self, middleware: M) -> M:
         """Add *middleware*, ``mw(request, call_next) -> response``; returns it.
