@@ -46,6 +46,7 @@ from .dispatch import Dispatcher
 from .docs import DocsUI, docs_router
 from .errorpages import ErrorHandler, ErrorPages
 from .errors import StartupError
+from .health import Check, Health
 from .lifecycle import Observer, Observers
 from .logs import AccessLog
 from .middleware import Middleware, chain, check_middleware
@@ -148,6 +149,10 @@ class App(Pipeline):
     :param metrics: a path (``"/metrics"``) to serve Prometheus metrics at, never
         cached and not behind middleware (:mod:`microroute.metrics`; needs the
         ``metrics`` extra).
+    :param health: serve ``GET /healthz`` (200 while serving) and ``GET /readyz``
+        (200 when ready; 503 once a graceful stop began, or while a check added
+        with :meth:`ready_check` fails), before middleware, never cached, never
+        logged at INFO. See :mod:`microroute.health`.
     """
 
     def __init__(
@@ -177,6 +182,7 @@ class App(Pipeline):
         request_id_header: str | None = "X-Request-ID",
         access_log: bool = True,
         metrics: str | None = None,
+        health: bool = False,
     ) -> None:
         for router in routers:
             if not isinstance(router, Router):
@@ -237,6 +243,9 @@ class App(Pipeline):
             scraped = Metrics(metrics)
             specs.extend(scraped.router().specs())
             self._outside_middleware.add(scraped.path)
+        self._probes = Health() if health else None
+        if self._probes is not None:
+            specs.extend(self._probes.router().specs())
         self._table = RouteTable(build_routes(specs))
 
         # The stages, innermost first; each gets the settings, none the app.
@@ -267,6 +276,7 @@ class App(Pipeline):
         Pipeline.__init__(self, settings, self._table, dispatcher, self._errors, proxy_fix)
         if metrics is not None:
             self.observe(scraped)
+        self._health = self._probes
         if found_middleware is not None:
             self.use(found_middleware)
         self._wire_fast_path()
@@ -528,6 +538,20 @@ class App(Pipeline):
                 if missing is not None:
                     raise missing
         return self
+    def ready_check(self, check: Check) -> Check:
+        """Add a readiness check: ``/readyz`` is a 503 while it returns a falsy value or raises.
+
+        >>> @app.ready_check                              # doctest: +SKIP
+        ... def database():
+        ...     return db.ping()
+
+        Needs ``App(health=True)``.
+        """
+        if self._probes is None:
+            raise RuntimeError(
+                "ready_check() needs the probes: App(..., health=True) serves /healthz and /readyz"
+            )
+        return self._probes.add(check)
 
     def use(self, middleware: M) -> M:
         """Add *middleware*, ``mw(request, call_next) -> response``; returns it.

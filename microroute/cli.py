@@ -1,8 +1,10 @@
 """The ``microroute`` command (also ``python -m microroute``).
 
 ``microroute run [TARGET] [--host H] [--port P] [--reload] [--debug]
-[--no-access-log]`` serves an app with microroute's server (see
-:mod:`microroute.server`), after a banner with its URL and route table.
+[--no-access-log] [--workers N] [--drain-delay S]`` serves an app with
+microroute's server (see :mod:`microroute.server`), after a banner with its
+URL and route table; with ``--workers N``, N processes under gunicorn's
+arbiter, each with that server (:class:`microroute.gunicorn.Application`).
 ``microroute dev [TARGET]`` serves it for development: reload on save, debug
 on, static GETs built on every request (:mod:`microroute.devserver`).
 ``microroute routes [TARGET]`` prints that route table and exits;
@@ -134,6 +136,23 @@ def _parser() -> argparse.ArgumentParser:
         " or takes this long to send a request's headers (default: 30)",
     )
     run.add_argument(
+        "--workers",
+        type=_count,
+        default=None,
+        metavar="N",
+        help="run N worker processes under gunicorn's arbiter, each with microroute's server"
+        ' (needs the gunicorn extra: pip install "microroute[gunicorn]")',
+    )
+    run.add_argument(
+        "--drain-delay",
+        dest="drain_delay",
+        type=_seconds_or_zero,
+        default=0.0,
+        metavar="SECONDS",
+        help="on SIGTERM, keep accepting new connections this long while /readyz answers"
+        " 503, so a load balancer polling it stops sending first (default: 0)",
+    )
+    run.add_argument(
         "--no-access-log",
         dest="access_log",
         action="store_false",
@@ -200,6 +219,23 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _count(text: str) -> int:
+    value = int(text) if text.isdigit() else 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a number of processes >= 1, got {text!r}")
+    return value
+
+
+def _seconds_or_zero(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds >= 0, got {text!r}")
+    return value
+
+
 def _seconds(text: str) -> float:
     try:
         value = float(text)
@@ -211,6 +247,8 @@ def _seconds(text: str) -> float:
 
 
 def _run(args: argparse.Namespace, argv: list[str]) -> int:
+    if args.workers is not None:  # gunicorn's arbiter: never monkey-patched, its workers are
+        return _run_workers(args)
     # First, before werkzeug, the user's app or anything that opens a socket.
     from gevent import monkey
 
@@ -244,6 +282,7 @@ def _run(args: argparse.Namespace, argv: list[str]) -> int:
             banner=_banner(app),
             keepalive=args.keepalive,
             io_timeout=args.io_timeout,
+            drain_delay=args.drain_delay,
         )
     except StartupError as exc:
         print(f"error: {exc}", file=sys.stderr, flush=True)
@@ -279,6 +318,82 @@ def _dev_table(app: WSGIApplication) -> str | None:
     """``microroute dev``'s banner: the route table, None for another WSGI app."""
     rows = route_rows(app)
     return None if rows is None else format_route_table(rows, indent="  ")
+def _run_workers(args: argparse.Namespace) -> int:
+    """``microroute run --workers N``: gunicorn's arbiter running N microroute workers.
+
+    The arbiter stays unpatched and never imports the app: each worker
+    monkey-patches, then loads it (gunicorn's way, and the only safe one
+    with gevent). microroute's options become gunicorn's settings;
+    ``GUNICORN_CMD_ARGS`` may add any other (``--max-requests``...).
+    """
+    import math
+
+    if args.reload:
+        print("error: --reload runs one process; drop --workers", file=sys.stderr, flush=True)
+        return 2
+    try:
+        from microroute.gunicorn import DRAIN_DELAY, TIMEOUT_IO, Application
+    except ImportError as exc:
+        print(
+            "error: --workers runs gunicorn's arbiter, which is not installed:"
+            f' pip install "microroute[gunicorn]" ({exc})',
+            file=sys.stderr,
+            flush=True,
+        )
+        return 1
+    import logging
+
+    from microroute.errors import StartupError
+    from microroute.logs import configure
+    from microroute.server.listener import STOP_TIMEOUT
+    from microroute.targets import load_app
+
+    try:
+        configure(args.log_config, args.log_level)
+    except StartupError as exc:
+        print(f"error: {exc}", file=sys.stderr, flush=True)
+        return 1
+    if not args.access_log:
+        logging.getLogger("microroute.access").setLevel(logging.WARNING)
+
+    def load() -> WSGIApplication:
+        app = load_app(args.target)
+        if args.debug:
+            _enable_debug(app)
+        _refuse_public_debug(app, args.host, args.unsafe_debug)
+        return app
+
+    host = f"[{args.host}]" if ":" in args.host else args.host
+
+    def ready(arbiter: Any) -> None:
+        where = ", ".join(str(listener) for listener in arbiter.LISTENERS)
+        print(f"microroute serving on {where} ({args.workers} workers)", flush=True)
+
+    # Read by each worker (it inherits the environment).
+    os.environ[DRAIN_DELAY] = repr(args.drain_delay)
+    os.environ[TIMEOUT_IO] = repr(args.io_timeout)
+    options = {
+        "bind": f"{host}:{args.port}",
+        "workers": args.workers,
+        "worker_class": "microroute.gunicorn.Worker",
+        "keepalive": math.ceil(args.keepalive),
+        # As microroute run: STOP_TIMEOUT for in-flight requests, after the drain.
+        "graceful_timeout": math.ceil(args.drain_delay + STOP_TIMEOUT),
+        "loglevel": args.log_level or "info",
+        "proc_name": "microroute",
+        "when_ready": ready,
+    }
+    arbiter = os.getpid()
+    try:
+        Application(load, options).run()
+    except SystemExit as exc:  # gunicorn's arbiter ends the process this way
+        if os.getpid() != arbiter:
+            raise  # a forked worker leaving: its own exit status, for the arbiter
+        code = exc.code
+        if code in (3, 4):  # a worker failed to boot, or the app to load: said above
+            return 1
+        return code if isinstance(code, int) else 0
+    return 0
 
 
 def _load_for_table(target: str | None) -> Any:

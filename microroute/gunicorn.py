@@ -10,11 +10,17 @@ greenlet per connection, ``--worker-connections`` bounding them::
     gunicorn -k microroute.gunicorn.Worker -w 4 app:app
 
 **Stopping** (SIGTERM, a reload's SIGHUP, ``--max-requests``) never drops a
-request: from its first moment every response says ``Connection: close``;
-the worker stops accepting (the arbiter's other workers take the new
+request: from its first moment ``/readyz`` answers 503 and every response
+says ``Connection: close``; the worker still accepts for
+``MICROROUTE_DRAIN_DELAY`` seconds (``microroute run --drain-delay``; 0 by
+default), then stops accepting (the arbiter's other workers take the new
 connections), closes the keep-alive connections once they have been idle a
-moment with nothing arrived, lets in-flight requests finish within
-``--graceful-timeout``, then its ``after()`` work, and exits.
+moment with nothing arrived, ends event streams cleanly, lets in-flight
+requests finish within ``--graceful-timeout``, then its ``after()`` work, and
+exits.
+
+``microroute run --workers N`` is gunicorn's arbiter with this worker
+(:class:`Application`, a gunicorn ``BaseApplication``).
 
 **gunicorn's settings** are honoured as ``-k gevent`` honours them: a peer in
 ``--forwarded-allow-ips`` sets the scheme through ``secure_scheme_headers``
@@ -34,6 +40,7 @@ from __future__ import annotations
 
 import contextlib
 import ipaddress
+import os
 import socket
 import time
 from collections.abc import Callable, Iterable
@@ -45,16 +52,24 @@ import gevent
 from gevent.pool import Pool
 from gevent.server import StreamServer
 from gunicorn import SERVER_SOFTWARE  # type: ignore[import-untyped]
+from gunicorn.app.base import BaseApplication  # type: ignore[import-untyped]
+from gunicorn.errors import AppImportError  # type: ignore[import-untyped]
 from gunicorn.http.wsgi import WSGIErrorsWrapper  # type: ignore[import-untyped]
 from gunicorn.sock import ssl_context  # type: ignore[import-untyped]
 from gunicorn.workers.ggevent import GeventWorker  # type: ignore[import-untyped]
 
 from .after_response import drain
+from .errors import StartupError
 from .logs import QUIET
-from .server import Connection, Connections, base_environ
+from .server import IO_TIMEOUT, Connection, Connections, base_environ
 from .server.limits import Limits
 
-__all__ = ["Worker", "limits_of"]
+__all__ = ["DRAIN_DELAY", "TIMEOUT_IO", "Application", "Worker", "limits_of"]
+
+#: The environment variable giving a stopping worker's drain delay, in seconds.
+DRAIN_DELAY = "MICROROUTE_DRAIN_DELAY"
+#: The environment variable giving the worker's I/O timeout (``--timeout-io``), in seconds.
+TIMEOUT_IO = "MICROROUTE_TIMEOUT_IO"
 
 #: How often the worker looks whether a stop began (a signal, --max-requests).
 _WATCH_SECONDS = 0.1
@@ -65,6 +80,14 @@ _GUNICORN_FIELD_SIZE = 8190
 #: gunicorn's bound for --limit-request-line 0 ("unlimited").
 _UNLIMITED_LINE = 1024 * 1024
 _CONTRADICTORY = b'{"error":"Contradictory scheme headers"}'
+
+
+def _seconds_from(name: str, default: float) -> float:
+    try:
+        value = float(os.environ.get(name, default))
+    except ValueError:
+        return default
+    return value if value >= 0 else default
 
 
 def limits_of(cfg: Any) -> Limits:
@@ -148,10 +171,13 @@ class Worker(GeventWorker):  # type: ignore[misc]  # gunicorn ships no type hint
         self.connections = Connections(
             access=self.write_access if self._access_log_on() else None,
             keepalive=float(cfg.keepalive),
+            io_timeout=_seconds_from(TIMEOUT_IO, IO_TIMEOUT) or IO_TIMEOUT,
             max_requests=self.max_requests,
             limits=limits_of(cfg),
             log=self.log,
         )
+        #: Seconds a stopping worker still accepts new connections.
+        self.drain_delay = _seconds_from(DRAIN_DELAY, 0.0)
         allowed = list(cfg.forwarded_allow_ips)
         self._trust_all = "*" in allowed
         self._trusted = [ipaddress.ip_network(a, strict=False) for a in allowed if a != "*"]
@@ -244,11 +270,15 @@ class Worker(GeventWorker):  # type: ignore[misc]  # gunicorn ships no type hint
         self._stop(servers, pools)
 
     def _stop(self, servers: list[StreamServer], pools: list[Pool]) -> None:
-        """Stop accepting, let the connections finish, then the after() work."""
+        """Accept a while yet, stop accepting, let the connections finish, then the after() work."""
         self.connections.stop()
+        deadline = time.monotonic() + self.cfg.graceful_timeout
+        accept_until = min(deadline, time.monotonic() + self.drain_delay)
+        while time.monotonic() < accept_until:  # a load balancer sees /readyz 503 meanwhile
+            self.notify()
+            gevent.sleep(min(1.0, accept_until - time.monotonic()))
         for server in servers:
             server.close()
-        deadline = time.monotonic() + self.cfg.graceful_timeout
         while any(len(pool) for pool in pools):
             left = deadline - time.monotonic()
             if left <= 0:
@@ -274,3 +304,35 @@ class Worker(GeventWorker):  # type: ignore[misc]  # gunicorn ships no type hint
         if self._proxied is not None and (not isinstance(addr, tuple) or self.trusts(addr[0])):
             app = self._proxied  # a UNIX socket's peer is trusted, as gunicorn does
         Connection(app, client, base, self.connections).serve()
+
+
+class Application(BaseApplication):  # type: ignore[misc]  # gunicorn ships no type hints
+    """``microroute run --workers N``: gunicorn's arbiter, running N microroute workers.
+
+    Not a process manager of its own: gunicorn's, with *options* (gunicorn
+    setting names: ``bind``, ``workers``, ``keepalive``...) over what
+    ``GUNICORN_CMD_ARGS`` says, and the app from *load*, called in each
+    worker once it is monkey-patched. A start-up error is one line, and
+    gunicorn stops.
+    """
+
+    def __init__(self, load: Callable[[], Any], options: dict[str, Any]) -> None:
+        self._load = load
+        self._options = options
+        super().__init__()
+
+    def load_config(self) -> None:
+        env_args = self.cfg.get_cmd_args_from_env()
+        if env_args:
+            parsed = self.cfg.parser().parse_args(env_args)
+            for name, value in vars(parsed).items():
+                if value is not None and name != "args":
+                    self.cfg.set(name.lower(), value)
+        for name, value in self._options.items():
+            self.cfg.set(name, value)
+
+    def load(self) -> Any:
+        try:
+            return self._load()
+        except StartupError as exc:
+            raise AppImportError(f"error: {exc}") from None

@@ -2,7 +2,8 @@
 
 ::
 
-    server -> Pipeline.__call__ -> ProxyFix (trust_proxy) -> limits (early 413/400)
+    server -> Pipeline.__call__ -> health probes? (answered, nothing else runs)
+           -> ProxyFix (trust_proxy) -> limits (early 413/400)
            -> cache HIT? (no middleware: one dict lookup, nothing else runs)
            -> the request's own context -> observers: request_started
            -> middleware -> Dispatcher (route matched) -> cache -> handler -> reply
@@ -34,6 +35,7 @@ from .disconnect import DISCONNECT, Disconnect
 from .dispatch import Dispatcher
 from .errorpages import HANDLER_ERRORS, ErrorPages
 from .errors import HTTPError
+from .health import Health
 from .lifecycle import Exchange, ObservedBody, Observers
 from .middleware import CallNext, reply_to_response, response_to_reply
 from .replies import prime
@@ -68,6 +70,7 @@ class Pipeline:
         "_dispatcher",
         "_errors",
         "_fast",
+        "_health",
         "_max_body_size",
         "_observing",
         "_proxy_fix",
@@ -97,8 +100,13 @@ class Pipeline:
         self._fast: OrderedDict[str, Entry] | None = None
         #: What watches each request (:mod:`microroute.lifecycle`), or None.
         self._observing: Observers | None = None
+        #: ``/healthz`` and ``/readyz``, answered before anything else (``App(health=True)``).
+        self._health: Health | None = None
 
     def __call__(self, environ: WSGIEnviron, start_response: StartResponse) -> Iterable[bytes]:
+        health = self._health
+        if health is not None and health.answers(environ):
+            return health(environ, start_response)  # no middleware, cache, observer or log
         if self._proxy_fix is not None:
             environ = self._proxy_fix(environ, None)
         early: HTTPError | None = None

@@ -297,3 +297,39 @@ def test_debug_refuses_a_network_host() -> None:
     assert "refusing to serve with debug on 0.0.0.0" in done.stderr
     assert "--unsafe-debug-on-network" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+# microroute run --workers ----------------------------------------------------------
+
+
+def test_workers_without_gunicorn_is_one_clear_line(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``--workers`` is gunicorn's arbiter: without the extra, say how to install it."""
+    monkeypatch.setitem(sys.modules, "gunicorn", None)  # import gunicorn fails
+    monkeypatch.delitem(sys.modules, "microroute.gunicorn", raising=False)
+    assert main(["run", "examples/hello.py", "--workers", "2"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: --workers runs gunicorn's arbiter")
+    assert 'pip install "microroute[gunicorn]"' in err
+    assert err.count("\n") == 1
+
+
+def test_workers_and_reload_do_not_mix(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["run", "examples/hello.py", "--workers", "2", "--reload"]) == 2
+    assert "--reload runs one process" in capsys.readouterr().err
+
+
+def test_workers_start_up_error_names_the_file(tmp_path: Path) -> None:
+    """A route file that fails to import: one ``error:`` line naming it, exit 1, even
+    though the app is loaded in gunicorn's workers."""
+    target = write(tmp_path / "cli_broken_app.py", "import nowhere_to_be_found\n")
+    done = subprocess.run(
+        [sys.executable, "-m", "microroute", "run", str(target), "--workers", "2",
+         "--port", "0"],
+        capture_output=True, text=True, timeout=60, cwd=REPO, stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    assert done.returncode == 1, done.stderr
+    errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+    assert errors and "cli_broken_app.py" in errors[0], done.stderr
+    assert "Traceback" not in done.stderr

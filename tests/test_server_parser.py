@@ -202,3 +202,15 @@ def test_connect_ends_the_connection_after_its_answer() -> None:
     (request,) = parser.ready
     assert isinstance(request, ParsedRequest) and not request.keep_alive
     assert refusal(b"CONNECT a.example:443 HTTP/1.1\r\nHost: a.example:443\r\n\r\n")
+
+
+def test_a_request_line_without_a_space_is_refused_not_awaited() -> None:
+    """The socket fuzzer's ``0\\r\\n\\r\\n /0 ...``: llhttp refuses the method ``0``; a
+    whole line with no space is no extension method to wait for (it went unanswered)."""
+    for data in (b"0\r\n\r\n /0\r\n\r\n HTTP/2.0\r\nHost: fuzz\r\n\r\n", b"FROB\r\n\r\n"):
+        assert refusal(data) == "Invalid method encountered"
+    parser = RequestParser({})
+    assert parser.feed(b"FRO")  # a method still arriving is awaited
+    assert parser.feed(b"B /x HTTP/1.1\r\nHost: a\r\n\r\n")
+    (request,) = parser.ready
+    assert isinstance(request, ParsedRequest) and request.environ["REQUEST_METHOD"] == "FROB"

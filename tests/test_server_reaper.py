@@ -29,6 +29,7 @@ class Stub:
     """What the reaper reads of a connection, and what it does to one."""
 
     idle: bool = False
+    events: bool = False
     fresh: bool = False
     writing: bool = False
     waiting: int = 0

@@ -17,7 +17,12 @@ answer to a request the parser refused, or when the client closes.
 **Stopping** never cuts a request: once the server stops, every response
 says ``Connection: close``, and a connection waiting for its next request is
 closed by the reaper only when it has been idle :data:`~.limits.STOP_IDLE`
-and nothing has arrived on it. **Closing** with bytes the client sent still
+and nothing has arrived on it. An event stream (``text/event-stream``) is
+ended cleanly, its last chunk sent: :class:`StreamEnded` is thrown where its
+generator waits, its ``finally:`` runs, and the browser's EventSource
+reconnects, to another instance, with ``Last-Event-ID``. Other streams run
+on within the grace period: ending them early would pass a cut body for a
+whole one. **Closing** with bytes the client sent still
 unread (a body the app ignored, a pipelined request) would make the kernel
 answer them with a reset, which can destroy the response before the client
 reads it: the connection first shuts its side and discards what comes, for
@@ -41,10 +46,12 @@ import time
 from typing import TYPE_CHECKING, Any
 
 import gevent
+from gevent import GreenletExit
 
 from ..disconnect import DISCONNECT, ClientGone, Disconnect
 from ..responses import StreamAborted
 from ..sse import HEARTBEAT_KEY as HEARTBEAT
+from ..stopping import STOPPING
 from .dates import http_date
 from .limits import LINGER, MAX_DRAIN, READ_SIZE
 from .parser import Reject, RequestParser
@@ -55,9 +62,18 @@ from .response import ResponseWriter
 if TYPE_CHECKING:
     from _typeshed.wsgi import WSGIApplication
 
-__all__ = ["Connection"]
+__all__ = ["Connection", "StreamEnded"]
 
 logger = logging.getLogger("microroute.server")
+
+
+class StreamEnded(GreenletExit):
+    """Thrown into an event stream's generator, where it waits, when the server stops.
+
+    A ``GreenletExit``, as :class:`~microroute.disconnect.ClientGone` is: the
+    app lets it through and the generator's ``finally:`` runs; the server then
+    sends the stream's last chunk.
+    """
 
 
 class Connection:
@@ -84,6 +100,10 @@ class Connection:
         self.last_write = 0
         #: Blocked in a write: nothing else may write now.
         self.writing = False
+        #: An event stream's head is out and its body going: a stop ends it (see end_events).
+        self.events = False
+        #: The greenlet serving the connection.
+        self._greenlet: Any = None
         #: Bytes of a heartbeat the socket could not take at once, sent before anything else.
         self._pending_out = b""
         #: The requests read from this connection: bytes in, parsed requests out.
@@ -98,6 +118,8 @@ class Connection:
         self._raw_send = sock._sock.send if plain else None  # type: ignore[attr-defined]
         if plain and server is not None:  # the reaper writes heartbeats with that send
             base[HEARTBEAT] = self.heartbeat
+        if server is not None:  # /readyz reads whether a stop began
+            base[STOPPING] = server
         #: How the disconnect watch looks at the socket: peeking at a plain one; a TLS
         #: one's bytes are records to decrypt (a close_notify is one).
         self._probe = None if plain or not hasattr(sock, "_sslobj") else self._tls_probe
@@ -193,6 +215,17 @@ class Connection:
         if sent < len(beat[1]):
             self._pending_out = beat[1][sent:]  # the connection sends it before its next bytes
 
+    def end_events(self) -> None:
+        """End the event stream being sent, if any, cleanly (a stop; from the hub).
+
+        Not while the connection is blocked in a write (the chunk must go out
+        whole): the reaper asks again on its next pass.
+        """
+        greenlet = self._greenlet
+        if self.events and not self.writing and greenlet is not None and not greenlet.dead:
+            self.events = False
+            greenlet.throw(StreamEnded("the server is stopping"))
+
     def shutdown(self) -> None:
         """End the connection from another greenlet: its blocked read or write fails."""
         with contextlib.suppress(OSError):
@@ -233,6 +266,7 @@ class Connection:
         server = self.server
         parser = self.parser
         ready = parser.ready
+        self._greenlet = gevent.getcurrent()
         if server is not None:
             server.all.add(self)
         try:
@@ -366,6 +400,9 @@ class Connection:
             if type(result) is not list:  # a stream: the client's leaving interrupts it
                 watch.watch(interrupt=True)
             keep = response.send_all(result)
+        except StreamEnded:  # a stop ended an event stream: its last chunk, and go on
+            self.events = False
+            keep = response.end_early()
         except (OSError, ClientGone):  # the client went away
             keep = False
         except StreamAborted:  # logged by the app with its route: the body is cut, as it must be
@@ -381,6 +418,7 @@ class Connection:
             keep = False
         finally:
             watch.stop()
+            self.events = False
             self.beat = self.beat_wanted = None
             close = getattr(result, "close", None)
             if close is not None:

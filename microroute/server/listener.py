@@ -3,9 +3,13 @@
 :func:`serve` is ``microroute run``'s server: it binds with
 :func:`make_listener` (a deep backlog, ``SO_REUSEADDR``), prints
 ``microroute serving on`` :func:`listening_url`, and runs a :class:`Server`
-until SIGTERM or SIGINT. The stop is graceful: no new connections, idle
-keep-alive connections closed at once, in-flight requests (streams included)
-given :data:`STOP_TIMEOUT` seconds, then ``after()`` work what is left of it.
+until SIGTERM or SIGINT. The stop is graceful and drops nothing: from its
+first moment ``/readyz`` answers 503 and every response says ``Connection:
+close``; new connections are still accepted for ``drain_delay`` seconds (a
+load balancer polling readiness needs that long to stop sending); then no
+new ones, keep-alive connections closed once idle a moment, event streams
+ended cleanly, in-flight requests given :data:`STOP_TIMEOUT` seconds, then
+``after()`` work what is left of it.
 
 The gunicorn worker (``microroute.gunicorn``) uses none of this: gunicorn
 listens, forks and handles signals, and the worker runs a
@@ -23,6 +27,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 import gevent
+from gevent.event import Event
 from gevent.pool import Pool
 from gevent.server import StreamServer
 
@@ -81,8 +86,16 @@ class Server:
         self.connections.stop()
         self._server.close()
 
-    def serve_forever(self, stop_timeout: float = STOP_TIMEOUT) -> None:
-        self._server.serve_forever(stop_timeout=stop_timeout)
+    def stop(self, drain_delay: float = 0.0, timeout: float = STOP_TIMEOUT) -> None:
+        """The graceful stop: still accept for *drain_delay* seconds, then give the
+        connections *timeout* seconds to finish, and end what is left."""
+        self.connections.stop()
+        if drain_delay > 0:
+            gevent.sleep(drain_delay)
+        self._server.close()
+        pool = self._server.pool
+        if pool is not None and not pool.join(timeout=timeout):
+            pool.kill(block=True, timeout=1)
 
 
 def make_listener(host: str, port: int, backlog: int = BACKLOG) -> socket.socket:
@@ -136,15 +149,18 @@ def serve(
     banner: str = "",
     keepalive: float = KEEPALIVE_TIMEOUT,
     io_timeout: float = IO_TIMEOUT,
+    drain_delay: float = 0.0,
 ) -> None:
     """Serve *app* on *host*:*port* until SIGTERM or SIGINT, then return.
 
     Prints ``microroute serving on http://HOST:PORT`` once the socket listens
     (``port=0`` prints the port the kernel chose), so scripts and tests can wait
     for that line, then *banner* (``microroute run`` passes the route table).
-    On SIGTERM or SIGINT the server stops accepting, gives in-flight requests
-    and then their ``after()`` work :data:`STOP_TIMEOUT` seconds in all, and
-    returns; the caller then exits 0.
+    On SIGTERM or SIGINT the stop begins (``/readyz`` turns 503, responses say
+    ``Connection: close``); the server still accepts for *drain_delay* seconds,
+    then stops accepting, gives in-flight requests and then their ``after()``
+    work :data:`STOP_TIMEOUT` seconds in all, and returns; the caller then
+    exits 0.
 
     An idle keep-alive connection is closed after *keepalive* seconds; a
     client that stalls within a request for *io_timeout* seconds (or takes
@@ -162,13 +178,13 @@ def serve(
         listener, app, access_log=access_log, keepalive=keepalive, io_timeout=io_timeout
     )
 
-    stopped: list[float] = []  # when the stop began: the grace period runs from then
+    signalled = Event()
 
     def shutdown() -> None:
-        # Runs in the hub, which must not block: close() only stops
-        # accepting and wakes serve_forever(), whose exit drains the pool.
-        stopped.append(time.monotonic())
-        server.close()
+        # Runs in the hub, which must not block: the stop's first step is a
+        # flag (/readyz, Connection: close); the main greenlet does the rest.
+        server.connections.stop()
+        signalled.set()
 
     watchers = [gevent.signal_handler(sig, shutdown) for sig in (signal.SIGTERM, signal.SIGINT)]
     try:
@@ -177,12 +193,13 @@ def serve(
         if banner:
             print(banner, flush=True)
         print("Press Ctrl-C to stop.", flush=True)
-        server.serve_forever(stop_timeout=STOP_TIMEOUT)
+        signalled.wait()
+        grace_began = time.monotonic() + drain_delay  # the grace period follows the drain
+        server.stop(drain_delay, STOP_TIMEOUT)
     finally:
         for watcher in watchers:
             watcher.cancel()
     # The responses are out (or STOP_TIMEOUT ran out): after() work gets what is left.
     from ..after_response import drain
 
-    began = stopped[0] if stopped else time.monotonic()
-    drain(max(0.0, STOP_TIMEOUT - (time.monotonic() - began)))
+    drain(max(0.0, STOP_TIMEOUT - (time.monotonic() - grace_began)))

@@ -419,8 +419,11 @@ class RequestParser:
         """
         line = self._request_line if self._line is None else bytes(self._line)
         method, space, _ = line.partition(b" ")
-        if not space:  # the method goes on in the next read
-            if _EXTENSION_METHOD(method + b"AAA"[: max(0, 3 - len(method))]) is None:
+        if not space:
+            # A whole line with no space is no request line; a line still arriving
+            # may be an extension method that goes on in the next read.
+            prefix = method + b"AAA"[: max(0, 3 - len(method))]
+            if self._line is None or _EXTENSION_METHOD(prefix) is None:
                 self._refuse(_bad_request("Invalid method encountered"))
                 return False
             self._method_pending = True

@@ -75,8 +75,14 @@ class Watched(Protocol):
     def parser(self) -> Parsing:
         """Its request parser: whether a head is arriving, and since when."""
 
+    #: An event stream's body is going out: a stop ends it.
+    events: bool
+
     def beat_now(self, tick: int) -> None:
         """Write the heartbeat now, if the socket takes it without waiting."""
+
+    def end_events(self) -> None:
+        """End the event stream being sent, cleanly (from the hub)."""
 
     def has_input(self) -> bool:
         """Whether the client sent bytes not read yet."""
@@ -138,15 +144,26 @@ class Connections:
         """Begin the graceful stop: responses say ``Connection: close`` from now on.
 
         Idempotent, and it never blocks (a signal handler may call it). The
-        connections waiting for a request are closed by :meth:`reap`.
+        connections waiting for a request are closed by :meth:`reap`; event
+        streams are ended at once, from the hub.
         """
+        if not self.stopping:
+            gevent.get_hub().loop.run_callback(self._end_event_streams)
         self.stopping = self.close_every = True
+
+    def _end_event_streams(self) -> None:
+        """From the hub: end every event stream being sent (those blocked in a write, later)."""
+        for connection in list(self.all):
+            if connection.events:
+                connection.end_events()
 
     def reap(self) -> None:
         """Advance the clock a second and end the connections that waited too long."""
         self.tick += 1
         tick = self.tick
         stopping = self.stopping
+        if stopping:  # event streams that were blocked in a write at the stop's start
+            gevent.get_hub().loop.run_callback(self._end_event_streams)
         keepalive, io_timeout = self.keepalive, self.io_timeout
         # For a connection that never sent a byte (with keep-alive off, the only idle kind).
         silent = min(keepalive, io_timeout) if keepalive > 0 else io_timeout

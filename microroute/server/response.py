@@ -45,6 +45,8 @@ class Wire(Protocol):
     beat: tuple[float, bytes] | None
     #: The server's connections (``stopping`` once a graceful stop began), or None.
     server: Connections | None
+    #: Set once the head of a ``text/event-stream`` stream is out: a stop may end it.
+    events: bool
 
     def send(self, data: bytes) -> None:
         """Write *data* to the client."""
@@ -167,6 +169,11 @@ class ResponseWriter:
             payload = wanted[1]
             framed = b"%x\r\n%b\r\n" % (len(payload), payload) if self.chunked else payload
             connection.beat = (wanted[0], framed)
+        if not last and not self._head:  # a stream: an event stream's may be ended at a stop
+            for name, value in self.headers:
+                if name.lower() == "content-type":
+                    connection.events = value[:17].lower() == "text/event-stream"
+                    break
         if first and not self._head:
             first = self._frame(first)
             self.connection.send(head + first)
@@ -214,6 +221,18 @@ class ResponseWriter:
                 self.connection.send(_LAST_CHUNK)
         if self.length is not None and self.sent < self.length:
             return False  # fewer bytes than Content-Length: only closing tells the client
+        return self.request.keep_alive
+
+    def end_early(self) -> bool:
+        """End a stream the server is ending (a stop): its last chunk; True to keep going.
+
+        Only a chunked body can end before the app's last chunk and still be
+        whole; an HTTP/1.0 stream ends when the connection does.
+        """
+        if not self.chunked:
+            return False
+        if not self._head:
+            self.connection.send(_LAST_CHUNK)
         return self.request.keep_alive
 
     def fail(self) -> None:

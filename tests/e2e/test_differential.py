@@ -204,6 +204,11 @@ def special(session_cookie: str) -> list[Row]:
         Row("BREW", "/probe"),
         Row("FROB", "/nope"),
         Row("GET", "/probe", (("X-Probe", "a \t"),)),
+        # The health probes: answered before middleware, alike on every server.
+        Row("GET", "/healthz"),
+        Row("GET", "/readyz"),
+        Row("HEAD", "/readyz"),
+        Row("POST", "/readyz", (("Content-Type", "application/json"),), JSON_BODY),
     ]
     return rows
 

@@ -1,17 +1,20 @@
 """The app the deploy tests serve: what a load balancer and a proxy send during a deploy.
 
-A quick GET, a slow one (``?s=`` seconds, 0.05 by default), a JSON POST, and
-an event stream; served by every server kind (``microroute run``, ``gunicorn
--k gevent``, ``gunicorn -k microroute.gunicorn.Worker``) and behind nginx.
+A quick GET, a slow one (``?s=`` seconds, 0.05 by default), a JSON POST, an
+event stream, after() work, and the health probes (``/healthz``, ``/readyz``);
+served by every server kind (``microroute run``, ``gunicorn -k gevent``,
+``gunicorn -k microroute.gunicorn.Worker``) and behind nginx.
 """
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
-from microroute import App, Event, EventStream, Request, cookies, redirect, route
+from microroute import App, Event, EventStream, Request, after, cookies, redirect, route
 
 
 @route.get("/quick")
@@ -75,6 +78,18 @@ def count(n: str) -> Iterator[str]:
         time.sleep(0.1)
 
 
+@route.get("/after/[key]", dynamic="force-dynamic")
+def later(key: str) -> dict[str, str]:
+    """Answers at once; a second later its after() work writes DEPLOY_AFTER_DIR/KEY."""
+
+    def write() -> None:
+        time.sleep(1.0)
+        Path(os.environ["DEPLOY_AFTER_DIR"], key).write_text("done")
+
+    after(write)
+    return {"scheduled": key}
+
+
 @route.get("/events")
 def events(request: Request) -> EventStream:
     """One event a second, numbered from the client's Last-Event-ID."""
@@ -90,4 +105,4 @@ def events(request: Request) -> EventStream:
     return EventStream(numbered(), heartbeat=5)
 
 
-app = App(route)
+app = App(route, health=True)

@@ -374,8 +374,8 @@ def cafe(x):
 
 
 SETTINGS = {"secret_key": "differential", "max_body_size": 1024, "trust_proxy": True}
-full = App(api, **SETTINGS)  # with middleware: every reply goes through a Response
-bare = App(api, **SETTINGS)  # without: the replies the handlers make, as they are
+full = App(api, **SETTINGS, health=True)  # with middleware: every reply goes through a Response
+bare = App(api, **SETTINGS, health=True)  # without: the replies the handlers make, as they are
 
 
 def app(environ, start_response):
