@@ -16,7 +16,10 @@ Around each ``wrk`` run the server's CPU time is read from ``/proc/PID/stat``
 (user + system, of the server process and its descendants: gunicorn's and
 granian's workers): divided by the requests ``wrk`` counted, it is the server's
 CPU per request, a figure that noise from other processes moves less than the
-requests per second. Kept: the median of the rounds, of both. A caller may
+requests per second. The same CPU time over the run's length is how much of its
+core the server used: well below one core, it was waiting, for requests (the
+load generator) or for its core (other processes), and that, not the server, set
+the requests per second. Kept: the median of the rounds, of each. A caller may
 measure more on the same pinned servers before they stop (*then*). Every process
 started here is stopped by its PID.
 """
@@ -207,15 +210,17 @@ def run(
                     try:
                         if warmup and round_ == 0:
                             _wrk(server.port, endpoint, warmup, conns, script, prefix)
-                        before = cpu_seconds(server.process.pid)
+                        before, started_at = cpu_seconds(server.process.pid), time.monotonic()
                         result = _wrk(server.port, endpoint, seconds, conns, script, prefix)
                         used = cpu_seconds(server.process.pid) - before
+                        wall = time.monotonic() - started_at
                     except (RuntimeError, subprocess.TimeoutExpired) as exc:
                         errors[" ".join(key)] = str(exc)
                         log(f"  {server.name} {endpoint.label}: {exc}")
                         continue
                     served = result["requests"]
                     result["cpu_us"] = used / served * 1e6 if served else float("nan")
+                    result["busy"] = used / wall  # of one core: near 1, the server was the limit
                     samples.setdefault(key, []).append(result)
             if then is not None:
                 then({(c.server, c.spec.key): s for c, s in ready})
@@ -229,6 +234,7 @@ def run(
             "rps_runs": [r["rps"] for r in runs],
             "cpu_us": statistics.median(r["cpu_us"] for r in runs),
             "cpu_us_runs": [round(r["cpu_us"], 2) for r in runs],
+            "busy": statistics.median(r["busy"] for r in runs),
             "p50_ms": statistics.median(r.get("p50_ms", 0.0) for r in runs),
             "p99_ms": statistics.median(r.get("p99_ms", 0.0) for r in runs),
             "non_2xx": sum(r["non_2xx"] for r in runs),

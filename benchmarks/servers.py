@@ -189,7 +189,7 @@ def peer_tables(data: dict[str, Any], endpoints: tuple[Endpoint, ...]) -> str:
         found: dict[str, Any] | None = results.get(server, {}).get(endpoint, {}).get(app)
         return found
 
-    def table(field: str, fmt: str) -> list[str]:
+    def table(field: str, fmt: str, ratios: bool = True) -> list[str]:
         header = " | ".join(_path(e) for e in endpoints)
         lines = [f"| contender | {header} |", "|---|" + "---:|" * len(endpoints)]
         for server, app in PEER_ROWS:
@@ -201,6 +201,9 @@ def peer_tables(data: dict[str, Any], endpoints: tuple[Endpoint, ...]) -> str:
                     cells.append("-")
                     continue
                 value = mine[field]
+                if not ratios:
+                    cells.append(f"{value:{fmt}}")
+                    continue
                 ratio = value / base[field] if base and base[field] else float("nan")
                 cells.append(f"{value:{fmt}} ({ratio:.2f}{TIMES})")
             if any(cell != "-" for cell in cells):
@@ -216,6 +219,12 @@ def peer_tables(data: dict[str, Any], endpoints: tuple[Endpoint, ...]) -> str:
             "Server CPU per request, µs (median; lower is better; in brackets, the same ratio):",
             "",
             *table("cpu_us", ".1f"),
+            "",
+            "How much of its core the server used (its CPU time over the run's length): well"
+            " below 100%, it waited, for requests (the load generator) or for its core (other"
+            " processes), and that, not the server, set the requests/s above:",
+            "",
+            *table("busy", ".0%", ratios=False),
         ]
     )
 

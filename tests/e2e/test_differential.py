@@ -14,11 +14,12 @@ connection fails the row after it. A stream cut after its first chunk is the
 one outcome that closes the connection (on purpose, and on every server); the
 connection is then opened again.
 
-granian differs on the wire in four ways microroute cannot change, each
-allowed for granian alone by :class:`Wire` and :func:`same` (README, "Which to
-use", lists them): it writes its own reason phrase, UTF-8 header values, may
-close a connection after a request body the app did not read, and may drop the
-chunks not yet written when a stream fails.
+granian differs on the wire in five ways microroute cannot change, each
+allowed for granian alone (README, "With granian", lists them): it writes its
+own reason phrase and UTF-8 header values, may close a connection after a
+request body the app did not read, and may drop the chunks not yet written when
+a stream fails (:class:`Wire`, :func:`same`); and it answers nothing to a client
+that half-closes after its request (:func:`raw_exchange`).
 """
 
 from __future__ import annotations
