@@ -538,6 +538,7 @@ class App(Pipeline):
                 if missing is not None:
                     raise missing
         return self
+
     def ready_check(self, check: Check) -> Check:
         """Add a readiness check: ``/readyz`` is a 503 while it returns a falsy value or raises.
 

@@ -318,6 +318,8 @@ def _dev_table(app: WSGIApplication) -> str | None:
     """``microroute dev``'s banner: the route table, None for another WSGI app."""
     rows = route_rows(app)
     return None if rows is None else format_route_table(rows, indent="  ")
+
+
 def _run_workers(args: argparse.Namespace) -> int:
     """``microroute run --workers N``: gunicorn's arbiter running N microroute workers.
 

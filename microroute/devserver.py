@@ -235,6 +235,7 @@ def serve_child(target: str | None, fd: int, table: Callable[[WSGIApplication], 
     monkey.patch_all()
 
     import gevent
+    from gevent.event import Event
 
     from .app import App
     from .errors import StartupError
@@ -254,11 +255,12 @@ def serve_child(target: str | None, fd: int, table: Callable[[WSGIApplication], 
     listener = socket.socket(fileno=fd)  # gevent's socket, once patched
     listener.setblocking(False)
     server = Server(listener, app, access_log=True)
-    stopping: list[bool] = []
+    stopping = Event()
 
     def shutdown() -> None:
-        stopping.append(True)
-        server.close()
+        # Runs in the hub, which must not block: the main greenlet does the stop.
+        server.connections.stop()
+        stopping.set()
 
     for sig in (signal.SIGTERM, signal.SIGINT):
         gevent.signal_handler(sig, shutdown)
@@ -278,7 +280,8 @@ def serve_child(target: str | None, fd: int, table: Callable[[WSGIApplication], 
             " (X-Microroute-Cache: DEV), reload on save"
         )
     print("Press Ctrl-C to stop.", flush=True)
-    server.serve_forever(stop_timeout=STOP_SECONDS)
+    stopping.wait()
+    server.stop(0.0, STOP_SECONDS)
     from .after_response import drain
 
     drain(1.0)
