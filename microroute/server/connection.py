@@ -135,7 +135,14 @@ class Connection:
 
     # -- reading -------------------------------------------------------------------------
 
-    def _recv(self) -> bytes:
+    def _recv(self, answered: bool = False) -> bytes:
+        """The next bytes from the client (``b""``: it has gone).
+
+        *answered*: the connection has just answered everything the client
+        sent. A keep-alive client sends its next request only once it has read
+        that answer, so the bytes are not there yet: wait for them first,
+        rather than make a read bound to fail (a system call, and an exception).
+        """
         server = self.server
         if server is not None:
             self.waiting = server.tick
@@ -143,11 +150,14 @@ class Connection:
             raw_recv = self._raw_recv
             if raw_recv is None:
                 return self.sock.recv(READ_SIZE)
+            sock = self.sock
+            if answered:
+                sock._wait(sock._read_event)  # type: ignore[attr-defined]
             while True:
                 try:
                     return raw_recv(READ_SIZE)  # type: ignore[no-any-return]
                 except BlockingIOError:
-                    self.sock._wait(self.sock._read_event)  # type: ignore[attr-defined]
+                    sock._wait(sock._read_event)  # type: ignore[attr-defined]
         except OSError:  # reset, or shut down by the reaper: either way the client is gone
             return b""
         finally:
@@ -269,6 +279,7 @@ class Connection:
         self._greenlet = gevent.getcurrent()
         if server is not None:
             server.all.add(self)
+        answered = False  # everything read so far is answered (see _recv)
         try:
             while True:
                 if not ready:
@@ -279,8 +290,8 @@ class Connection:
                             self.open = False
                         continue
                     # Between requests (a stop closes it once it has been idle a while).
-                    self.idle = parser.parsing is None and not parser.in_head
-                    data = self._recv()
+                    self.idle = idle = parser.parsing is None and not parser.in_head
+                    data = self._recv(answered and idle)
                     self.idle = self.fresh = False
                     if not data:
                         return
@@ -302,6 +313,7 @@ class Connection:
                 if not item.complete and not self._drain(item):
                     return
                 self.linger = False
+                answered = not ready
                 if parser.in_head and server is not None:
                     # Part of the next head came while this answer went out: its
                     # deadline runs from now, when the server reads for it again.
