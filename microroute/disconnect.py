@@ -199,8 +199,10 @@ class Disconnect:
         """The response is over: stop watching, interrupt nothing any more."""
         self.active = False
         self._target = None
-        self._callbacks = []
-        self._stop_watcher()
+        if self._callbacks:
+            self._callbacks = []
+        if self._watcher is not None:
+            self._stop_watcher()
 
     def until_closed(self, body: Iterable[bytes]) -> Iterable[bytes]:
         """*body*, stopping this watch when the server closes it (after the last byte)."""

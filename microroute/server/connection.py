@@ -432,7 +432,7 @@ class Connection:
             watch.stop()
             self.events = False
             self.beat = self.beat_wanted = None
-            close = getattr(result, "close", None)
+            close = None if type(result) is list else getattr(result, "close", None)
             if close is not None:
                 try:
                     close()

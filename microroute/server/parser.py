@@ -81,6 +81,12 @@ _EXTENSION_METHOD = re.compile(rb"[!$%&'*+\-.^_`|~0-9A-Z]{3,20}").fullmatch
 _STAND_IN = b"GET"
 
 
+#: The methods' texts (``REQUEST_METHOD``), made once.
+_METHODS = {m: m.decode() for m in (b"GET", b"HEAD", b"POST", b"PUT", b"PATCH", b"DELETE", b"OPTIONS")}
+#: llhttp's HTTP version -> (``SERVER_PROTOCOL``, the request line's end): the versions served.
+_PROTOCOLS = {"1.1": ("HTTP/1.1", b" HTTP/1.1"), "1.0": ("HTTP/1.0", b" HTTP/1.0")}
+
+
 #: Header name -> environ key (``b"X-Id"`` -> ``"HTTP_X_ID"``), learnt as names come.
 _ENVIRON_KEYS: dict[bytes, str] = {}
 #: Names learnt at most: a client inventing names cannot grow the table without bound.
@@ -226,16 +232,17 @@ class RequestParser:
         self.in_head = False
         parser = self._llhttp
         environ = self.base.copy()
-        method = self._extension or parser.get_method()
+        method = self._method or self._extension or parser.get_method()  # read at on_url
         self._extension = b""
-        environ["REQUEST_METHOD"] = method.decode("ascii")
+        environ["REQUEST_METHOD"] = _METHODS.get(method) or method.decode("ascii")
         url = self._url
         environ["RAW_URI"] = environ["REQUEST_URI"] = url.decode("latin-1")
         target_host = ""
         if url[:1] == b"/":
             path, _, query = url.partition(b"?")
-            path = path.partition(b"#")[0]
-            query = query.partition(b"#")[0]
+            if b"#" in url:
+                path = path.partition(b"#")[0]
+                query = query.partition(b"#")[0]
         elif url == b"*":
             path, query = b"*", b""
         else:  # absolute-form: GET http://host/path HTTP/1.1
@@ -248,16 +255,17 @@ class RequestParser:
         environ["PATH_INFO"] = (unquote_to_bytes(path) if b"%" in path else path).decode("latin-1")
         environ["QUERY_STRING"] = query.decode("latin-1")
         version = parser.get_http_version()
-        if version != "1.1" and version != "1.0":
+        protocol = _PROTOCOLS.get(version)
+        if protocol is None:
             raise _bad_request(f"Unsupported HTTP version {version}")
         # llhttp takes "GET  /x" as "GET /x": a proxy might not. One space each, exactly,
         # in the bytes of the request line itself.
         line = self._request_line
-        if line != b"%b %b HTTP/%b" % (method, url, version.encode()):
+        if line != method + b" " + url + protocol[1]:
             raise _bad_request("Malformed request line")
         if len(line) > self._max_line:
             raise Reject("414 URI Too Long", "URI too long")
-        environ["SERVER_PROTOCOL"] = "HTTP/" + version
+        environ["SERVER_PROTOCOL"] = protocol[0]
         chunked = False
         hosts = 0
         request = ParsedRequest(environ, parser.should_keep_alive(), version)

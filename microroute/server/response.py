@@ -33,6 +33,9 @@ from .request import ParsedRequest
 __all__ = ["ResponseWriter", "Wire"]
 
 _NO_BODY_STATUSES = frozenset({"204", "304"})
+#: The lengths of the names the server frames with itself: Connection, Content-Length,
+#: Transfer-Encoding (any other name goes out as the app wrote it, unlowered).
+_FRAMING_LENGTHS = frozenset({10, 14, 17})
 _LAST_CHUNK = b"0\r\n\r\n"
 
 
@@ -117,6 +120,9 @@ class ResponseWriter:
         )
         lines = []
         for name, value in self.headers:
+            if len(name) not in _FRAMING_LENGTHS:  # most names: not one the server frames with
+                lines.append(f"{name}: {value}\r\n")
+                continue
             lower = name.lower()
             if lower == "content-length":
                 length = int(value) if value.isdigit() else -1
