@@ -82,7 +82,9 @@ _STAND_IN = b"GET"
 
 
 #: The methods' texts (``REQUEST_METHOD``), made once.
-_METHODS = {m: m.decode() for m in (b"GET", b"HEAD", b"POST", b"PUT", b"PATCH", b"DELETE", b"OPTIONS")}
+_METHODS = {
+    m: m.decode() for m in (b"GET", b"HEAD", b"POST", b"PUT", b"PATCH", b"DELETE", b"OPTIONS")
+}
 #: llhttp's HTTP version -> (``SERVER_PROTOCOL``, the request line's end): the versions served.
 _PROTOCOLS = {"1.1": ("HTTP/1.1", b" HTTP/1.1"), "1.0": ("HTTP/1.0", b" HTTP/1.0")}
 
