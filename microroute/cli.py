@@ -86,9 +86,9 @@ def _parser() -> argparse.ArgumentParser:
         prog="microroute",
         description="Next.js-style route handlers for WSGI, served by gevent.",
     )
-    from .version import __version__  # the package's own module: imports nothing
+    from .version import describe  # the package's own module: imports nothing of the server
 
-    parser.add_argument("--version", action="version", version=f"microroute {__version__}")
+    parser.add_argument("--version", action="version", version=describe())
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     run = commands.add_parser(
         "run",

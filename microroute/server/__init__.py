@@ -33,6 +33,7 @@ One idea a module, each importing only those below it:
 ``response``        the response writer: ``start_response``, framing, the head
 ``parser``          llhttp's callbacks: bytes in, parsed requests or refusals out
 ``request``         a parsed request and its body reader (``wsgi.input``)
+``malformed``       :class:`MalformedBody`, what a body with broken framing raises
 ``reaper``          :class:`Connections`: timeouts, heartbeats, the stop's first step
 ``accesslog``       the access-log line
 ``dates``           the ``Date`` header's text, made once a second
@@ -54,8 +55,8 @@ from .limits import MAX_DRAIN as MAX_DRAIN
 from .limits import MAX_HEADER_BYTES, MAX_HEADERS, MAX_REQUEST_LINE
 from .limits import READ_SIZE as READ_SIZE
 from .listener import BACKLOG, STOP_TIMEOUT, Server, listening_url, make_listener, serve
+from .malformed import MalformedBody as MalformedBody
 from .reaper import Connections
-from .request import MalformedBody as MalformedBody
 
 # What ``import *`` gave before the split. The ``X as X`` names above stay importable
 # from here as they were (the gunicorn worker imports base_environ).

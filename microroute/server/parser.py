@@ -249,7 +249,9 @@ class RequestParser:
             path, query = b"*", b""
         else:  # absolute-form: GET http://host/path HTTP/1.1
             try:
-                parsed = httptools.parse_url(url)
+                # Any: httptools' stubs say bytes and int where each may be None
+                # (compiled with mypyc, a value is checked against its declared type).
+                parsed: Any = httptools.parse_url(url)
             except httptools.HttpParserInvalidURLError:
                 raise _bad_request("Invalid request target") from None
             path, query = parsed.path or b"/", parsed.query or b""

@@ -8,7 +8,7 @@ pulls more from the socket only when the app reads (a client that sent
 unread is discarded after the response, to reach the next request.
 
 A body whose framing breaks (a bad chunk size) is reported to the app as
-:class:`MalformedBody` on read, not when it is parsed: its head was fine, so
+:class:`~.malformed.MalformedBody` on read, not when it is parsed: its head was fine, so
 it is answered in turn (a 400), and then the connection closes.
 """
 
@@ -16,7 +16,9 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
-__all__ = ["BodySource", "Input", "MalformedBody", "ParsedRequest"]
+from .malformed import MalformedBody
+
+__all__ = ["BodySource", "Input", "ParsedRequest"]
 
 _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 
@@ -57,14 +59,6 @@ class ParsedRequest:
             return False
         length = self.environ.get("CONTENT_LENGTH", "")
         return length.isdigit() and int(length) - self.received <= limit
-
-
-class MalformedBody(OSError):
-    """The request body's framing is broken (a bad chunk size): the client's error.
-
-    Raised from ``wsgi.input`` reads; microroute's :class:`~microroute.Request`
-    answers it with a 400, and the connection is closed after the response.
-    """
 
 
 class BodySource(Protocol):
