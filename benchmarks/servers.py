@@ -45,6 +45,13 @@ whose servers were left out is not checked. So, before and after a change::
 
     python -m benchmarks.servers --baseline ../base --only "microroute run,microroute.gunicorn"
 
+``--compiled`` builds this checkout with its server compiled (``MICROROUTE_COMPILE=1``,
+README's "A compiled server"; mypy must be installed) in a folder of the run and
+adds ``microroute run (mypyc)`` and the worker once more, serving raw WSGI and
+microroute's app, to the run and to the peer table; issue 25's ratio (``microroute
+run`` over the same app on granian, ``/hello`` and ``/users/42``, at least 0.7) is
+printed for both builds.
+
 ``--smoke`` is the tiniest run (CI's, about 30 s): raw WSGI and microroute's app
 on each server (no Falcon), the three ASGI apps, ``GET /hello`` only, one 1 s
 round, no warm-up, 1 s latency runs. It proves every server starts, answers and
@@ -55,6 +62,7 @@ non-zero if anything could not be measured.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import re
 import shutil
@@ -85,6 +93,8 @@ TARGETS = [
     (RUN, PYWSGI, "echo", 2.0),
     (WORKER, GUNICORN, "hello", 3.0),
 ]
+#: Issue 25: microroute run's requests/s over the same app's on granian, /hello and /users/42.
+GRANIAN_TARGET = 0.7
 #: Under ``--smoke``: the options (a command-line option still wins), apps and endpoints.
 SMOKE = {"rounds": 1, "seconds": 1, "latency_seconds": 1, "warmup": 0}
 SMOKE_APPS = ("raw", "microroute")
@@ -92,10 +102,15 @@ SMOKE_ENDPOINTS = ("hello",)
 #: The peer table's endpoints, and its rows: (server, app key), in order. The
 #: first row is the one every ratio is taken against.
 PEER_ENDPOINTS = (*(ENDPOINTS_BY_KEY[k] for k in ("hello", "users", "echo")), IO)
+#: ``--compiled``: microroute run and the worker once more, with the server compiled.
+COMPILED = " (mypyc)"
+RUN_COMPILED = RUN + COMPILED
 PEER_ROWS = [
     (RUN, "microroute"),
     (RUN, "raw"),
     (RUN, "falcon"),
+    (RUN_COMPILED, "microroute"),
+    (RUN_COMPILED, "raw"),
     (GRANIAN, "microroute"),
     (GRANIAN, "falcon"),
     (GRANIAN, "raw"),
@@ -202,6 +217,55 @@ def baselines(found: Sequence[Contender], tree: Path, home: Path) -> list[Conten
         *(replace(c, server=f"{c.server} @{tag}", cwd=home, env={"PYTHONPATH": str(home)})
           for c in again),
     ]  # fmt: skip
+
+
+def compiled_home(folder: Path) -> Path:
+    """A folder in *folder* with this checkout's microroute compiled (``MICROROUTE_COMPILE=1``).
+
+    The package, ``setup.py`` and its metadata are copied there and built in
+    place with mypyc (README, "A compiled server"); ``benchmarks`` is ours, so
+    the compiled servers serve the same app modules as the rest of the run.
+    """
+    if importlib.util.find_spec("mypyc") is None:
+        raise SystemExit("--compiled builds with mypyc: pip install mypy")
+    home = folder / "compiled"
+    shutil.copytree(REPO / "microroute", home / "microroute",
+                    ignore=shutil.ignore_patterns("__pycache__", "*.so"))  # fmt: skip
+    for name in ("setup.py", "setup.cfg", "pyproject.toml", "README.md"):
+        shutil.copy(REPO / name, home / name)
+    done = subprocess.run(
+        [sys.executable, "setup.py", "-q", "build_ext", "--inplace"],
+        cwd=home,
+        env={**os.environ, "MICROROUTE_COMPILE": "1"},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise SystemExit(f"--compiled: the build failed:\n{done.stderr[-3000:]}")
+    (home / "benchmarks").symlink_to(REPO / "benchmarks", target_is_directory=True)
+    check = subprocess.run(
+        [sys.executable, "-m", "microroute", "--version"],
+        cwd=home,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if "compiled" not in check.stdout:
+        raise SystemExit(f"--compiled: the build does not say it is: {check.stdout}{check.stderr}")
+    return home
+
+
+def compiled(found: Sequence[Contender], home: Path) -> list[Contender]:
+    """What ``--compiled`` adds to *found*: ``microroute run`` and the worker again, compiled.
+
+    Raw WSGI and microroute's app, each on the endpoints its pure-Python row is.
+    """
+    again = [c for c in found if c.server in BASELINE_SERVERS and c.spec.key in BASELINE_APPS]
+    return [
+        replace(c, server=c.server + COMPILED, cwd=home, env={"PYTHONPATH": str(home)})
+        for c in again
+    ]
 
 
 def only(found: Sequence[Contender], wanted: str | None) -> list[Contender]:
@@ -368,6 +432,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--only", metavar="A,B", help="only the contenders whose name contains A or B"
     )
+    parser.add_argument(
+        "--compiled",
+        action="store_true",
+        help="also run microroute run and the worker with the server compiled (mypyc)",
+    )
     args = parser.parse_args(argv)
     if args.smoke:  # again, with the smoke defaults
         parser.set_defaults(**SMOKE)
@@ -389,13 +458,16 @@ def _main(args: argparse.Namespace, folder: Path) -> int:
         again = baselines(chosen, args.baseline, baseline_home(args.baseline, folder))
         against = {c.server.rpartition(" @")[0]: c.server for c in again if c.cwd}
         chosen += again
+    if args.compiled:
+        chosen += compiled(chosen, compiled_home(folder))
     chosen = only(chosen, args.only)
     if not chosen:
         raise SystemExit(f"--only {args.only!r}: no contender's name contains it")
     ran = {(c.server, c.spec.key) for c in chosen}
     # Latency is measured, and issue 14's table shows a row, for each gevent server
     # serving microroute's app in this run.
-    kinds = [s for s in (*GEVENT_SERVERS, *against.values()) if (s, "microroute") in ran]
+    built = [s + COMPILED for s in BASELINE_SERVERS] if args.compiled else []
+    kinds = [s for s in (*GEVENT_SERVERS, *built, *against.values()) if (s, "microroute") in ran]
     pinned = interleaved.pinning(not args.no_pin)
     load_average = machine.describe()["load_average"]
     if args.smoke:
@@ -430,6 +502,8 @@ def _main(args: argparse.Namespace, folder: Path) -> int:
     command = f"python -m benchmarks.servers --rounds {args.rounds} --seconds {args.seconds}"
     if args.baseline is not None:
         command += f" --baseline {args.baseline}"
+    if args.compiled:
+        command += " --compiled"
     if args.only:
         command += f' --only "{args.only}"'
     print(f"\n`{command}` (median req/s of {args.rounds} rounds; one worker each;"
@@ -471,6 +545,14 @@ def _main(args: argparse.Namespace, folder: Path) -> int:
     print(f"\nThe peers, in the same run (wrk -t1 -c{args.connections}, /io"
           f" -c{args.io_connections}; one worker process each):\n")  # fmt: skip
     print(peer_tables(data, endpoints))
+    for server in (RUN, RUN_COMPILED):
+        for endpoint in ("hello", "users"):
+            mine, theirs = get(server, endpoint, "microroute"), get(GRANIAN, endpoint, "microroute")
+            if mine and theirs:  # issue 25's target
+                ratio = mine / theirs
+                verdict = "meets" if ratio >= GRANIAN_TARGET else "MISSES"
+                print(f"- {server} / {GRANIAN}, microroute /{endpoint}: {ratio:.2f}x"
+                      f" ({verdict} >= {GRANIAN_TARGET}x)")  # fmt: skip
     if against:
         print(f"\nBefore and after, in the same run: each row over the same row on"
               f" --baseline {args.baseline} (a ratio over 1: more req/s, more CPU):\n")  # fmt: skip

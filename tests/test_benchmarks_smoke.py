@@ -209,6 +209,21 @@ SMOKES: list[Smoke] = [
         needs=("wrk", "hey"),
     ),
     Smoke(
+        "servers-compiled",
+        "benchmarks/servers.py",
+        # The build with MICROROUTE_COMPILE=1, and its rows beside granian's.
+        _module("benchmarks.servers", "--smoke", "--compiled", "--only", "microroute run,granian"),
+        shows=(
+            SERVERS_ROW.format(server=re.escape("microroute run (mypyc)")),
+            *(
+                PEER_ROW.format(peer=re.escape(f"{app} · microroute run (mypyc)"))
+                for app in ("microroute (decorators)", "raw WSGI")
+            ),
+            r"^- microroute run \(mypyc\) / granian --interface wsgi, microroute /hello: [\d.]+x",
+        ),
+        needs=("wrk", "hey"),
+    ),
+    Smoke(
         "cache_hit",
         "benchmarks/cache_hit.py",
         _module("benchmarks.cache_hit", "--smoke"),
