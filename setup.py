@@ -9,8 +9,8 @@ The metadata is in ``setup.cfg``; this file only adds the compiled modules.
 They are the per-request path of ``microroute run`` and the gunicorn worker
 (parsing, the connection's loop, the response's framing, the body reader, the reaper's clock):
 the same source, type-checked with ``mypy --strict``, compiled to C with
-mypyc (as black and mypy ship), about 1.6 times less of the server's CPU per
-small request. Behaviour is the same either way, and ``microroute --version``
+mypyc (as black and mypy ship), about half the server's CPU per small
+request (BENCHMARKS.md). Behaviour is the same either way, and ``microroute --version``
 says which one runs. Compile for a regular install, not an editable one: the
 compiled modules would shadow edits to their source.
 
