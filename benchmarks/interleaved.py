@@ -32,8 +32,8 @@ import statistics
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -63,6 +63,11 @@ class Contender:
     spec: AppSpec
     argv: Callable[[str, int], list[str]]  # (target, port) -> the command
     endpoints: tuple[Endpoint, ...]
+    #: Where the command runs (the folder ``python -m`` and gunicorn put first on
+    #: ``sys.path``), and what it adds to the environment: another checkout's
+    #: microroute for ``benchmarks.servers --baseline``. ``None``: this repository.
+    cwd: Path | None = None
+    env: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def name(self) -> str:
@@ -164,13 +169,16 @@ def run(
         folder = Path(tmp)
         started: list[tuple[Contender, Server]] = []
         try:
-            for contender in contenders:
+            for number, contender in enumerate(contenders):
                 port = _free_port()
-                log_path = folder / f"{contender.server.split()[0]}-{contender.spec.key}.log"
+                # Numbered: two servers' first words ("gunicorn") may be the same.
+                name = f"{number:02d}-{contender.server.split()[0]}-{contender.spec.key}.log"
+                log_path = folder / name
                 with log_path.open("wb") as out:
                     process = subprocess.Popen(
                         contender.argv(contender.spec.target, port),
-                        cwd=REPO,
+                        cwd=contender.cwd or REPO,
+                        env={**os.environ, **contender.env} if contender.env else None,
                         stdout=out,
                         stderr=subprocess.STDOUT,
                         stdin=subprocess.DEVNULL,

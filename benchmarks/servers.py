@@ -34,6 +34,17 @@ peers' requests/s and server CPU per request with their ratios to microroute
 on ``microroute run``. It exits non-zero if an issue-14 target is missed. The
 peers come from ``benchmarks/requirements-servers.txt``.
 
+``--baseline DIR`` adds to the same interleaved run ``microroute run`` and the
+worker once more, serving raw WSGI and microroute's app with the microroute of
+*DIR* (another checkout, e.g. ``git worktree add ../base 952c49f``), labelled
+with its commit (``microroute run @952c49f``), and prints each of their rows
+over its baseline row: requests/s and server CPU per request. ``--only
+"microroute run,microroute.gunicorn"`` keeps the contenders whose name (``raw
+WSGI on microroute run``) contains one of the comma-separated strings; a target
+whose servers were left out is not checked. So, before and after a change::
+
+    python -m benchmarks.servers --baseline ../base --only "microroute run,microroute.gunicorn"
+
 ``--smoke`` is the tiniest run (CI's, about 30 s): raw WSGI and microroute's app
 on each server (no Falcon), the three ASGI apps, ``GET /hello`` only, one 1 s
 round, no warm-up, 1 s latency runs. It proves every server starts, answers and
@@ -44,15 +55,21 @@ non-zero if anything could not be measured.
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import shutil
 import subprocess
 import sys
+import tempfile
+from collections.abc import Sequence
+from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 from . import interleaved, machine, over_http
 from .apps import APPS_BY_KEY, ASGI_APPS, ENDPOINTS_BY_KEY, IO, Endpoint
 from .interleaved import Contender, Pinning
+from .over_http import REPO
 from .stats import TIMES
 
 PYWSGI = "pywsgi (tuned)"
@@ -84,6 +101,13 @@ PEER_ROWS = [
     (GRANIAN, "raw"),
     *((UVICORN, spec.key) for spec in ASGI_APPS),
 ]
+#: What ``--baseline`` runs again on the older checkout: these servers, these apps.
+BASELINE_SERVERS = (RUN, WORKER)
+BASELINE_APPS = ("raw", "microroute")
+#: The rows ``--baseline`` compares: app key -> the baseline's app key. Request ids
+#: and the access record (issue 22) are on by default since 952c49f, so the app
+#: with them off (``microroute-bare``, run only then) is compared with its app too.
+BASELINE_ROWS = {"raw": "raw", "microroute": "microroute", "microroute-bare": "microroute"}
 _HEY_P99 = re.compile(r"99%+ in ([\d.]+) secs")
 _HEY_SLOWEST = re.compile(r"Slowest:\s+([\d.]+) secs")
 _HEY_RPS = re.compile(r"Requests/sec:\s+([\d.]+)")
@@ -124,6 +148,70 @@ def contenders(smoke: bool) -> list[Contender]:
     return found
 
 
+def _commit(tree: Path) -> str:
+    """*tree*'s commit, short; its folder's name when it is not a git checkout."""
+    done = subprocess.run(
+        ["git", "-C", str(tree), "rev-parse", "--short", "HEAD"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return done.stdout.strip() if done.returncode == 0 else tree.name
+
+
+def baseline_home(tree: Path, folder: Path) -> Path:
+    """A folder in *folder* whose ``microroute`` is *tree*'s and whose ``benchmarks`` is ours.
+
+    The baseline servers run there: ``python -m`` and gunicorn put their working
+    folder first on ``sys.path``, ahead of ``PYTHONPATH`` and of the editable
+    install, so they import *tree*'s microroute, yet the same app modules as
+    the rest of the run (an older checkout's apps may lack an endpoint, ``/io``).
+    """
+    package = tree.resolve() / "microroute"
+    if not (package / "__init__.py").is_file():
+        raise SystemExit(f"--baseline {tree}: no microroute package in it")
+    home = folder / "baseline"
+    home.mkdir()
+    (home / "microroute").symlink_to(package, target_is_directory=True)
+    (home / "benchmarks").symlink_to(REPO / "benchmarks", target_is_directory=True)
+    done = subprocess.run(
+        [sys.executable, "-c", "import microroute; print(microroute.__file__)"],
+        cwd=home,
+        env={**os.environ, "PYTHONPATH": str(home)},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    imported = Path(done.stdout.strip()).resolve()
+    if done.returncode != 0 or not imported.is_relative_to(package):
+        raise SystemExit(f"--baseline {tree}: its servers would import {imported}: {done.stderr}")
+    return home
+
+
+def baselines(found: Sequence[Contender], tree: Path, home: Path) -> list[Contender]:
+    """What ``--baseline`` adds to *found*: ``microroute run`` and the worker again, on *tree*'s
+    microroute, labelled with its commit, and microroute's app with ids and access log off.
+
+    Each is loaded on the endpoints its counterpart (microroute's app) is.
+    """
+    tag = _commit(tree)
+    again = [c for c in found if c.server in BASELINE_SERVERS and c.spec.key in BASELINE_APPS]
+    bare = APPS_BY_KEY["microroute-bare"]
+    return [
+        *(replace(c, spec=bare) for c in again if c.spec.key == "microroute"),
+        *(replace(c, server=f"{c.server} @{tag}", cwd=home, env={"PYTHONPATH": str(home)})
+          for c in again),
+    ]  # fmt: skip
+
+
+def only(found: Sequence[Contender], wanted: str | None) -> list[Contender]:
+    """The contenders whose name contains one of *wanted*'s comma-separated strings."""
+    if not wanted:
+        return list(found)
+    parts = [part.strip() for part in wanted.split(",") if part.strip()]
+    return [c for c in found if any(part in c.name for part in parts)]
+
+
 def _hey(port: int, seconds: int, prefix: list[str]) -> dict[str, float]:
     command = [*prefix, "hey", "-z", f"{seconds}s", "-c", "20", "-q", "100",
                f"http://127.0.0.1:{port}/hello"]  # fmt: skip
@@ -144,15 +232,16 @@ def _latency(
     seconds: int,
     pinned: Pinning,
     log: Any,
+    kinds: Sequence[str] = GEVENT_SERVERS,
 ) -> dict[str, dict[str, float]]:
-    """Fixed-rate and 1,000-connection p99 for microroute's app on each gevent server.
+    """Fixed-rate and 1,000-connection p99 for microroute's app on each gevent server (*kinds*).
 
     On the servers of the interleaved run, still pinned, after its rounds.
     """
     hello = ENDPOINTS_BY_KEY["hello"]
     prefix = pinned.wrk_prefix()
     found: dict[str, dict[str, float]] = {}
-    for kind in GEVENT_SERVERS:
+    for kind in kinds:
         server = ready.get((kind, "microroute"))
         if server is None:
             log(f"  skipped {kind}: it did not start")
@@ -229,6 +318,33 @@ def peer_tables(data: dict[str, Any], endpoints: tuple[Endpoint, ...]) -> str:
     )
 
 
+def baseline_table(data: dict[str, Any], against: dict[str, str]) -> str:
+    """Each server's rows over its baseline's (*against*: server -> baseline server).
+
+    The app with ids and access log off is taken over the baseline's microroute app.
+    """
+    results = data["results"]
+    tag = next(iter(against.values())).rpartition(" ")[2] if against else "baseline"
+    lines = [
+        f"| contender | request | req/s | {tag} | ratio | CPU µs/request | {tag} | ratio |",
+        "|---|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for server, base in against.items():
+        for key, base_key in BASELINE_ROWS.items():
+            for endpoint in PEER_ENDPOINTS:
+                mine = results.get(server, {}).get(endpoint.key, {}).get(key)
+                theirs = results.get(base, {}).get(endpoint.key, {}).get(base_key)
+                if not mine or not theirs:
+                    continue
+                rps, cpu = mine["rps"] / theirs["rps"], mine["cpu_us"] / theirs["cpu_us"]
+                lines.append(
+                    f"| {APPS_BY_KEY[key].label} · {server} | {_path(endpoint)}"
+                    f" | {mine['rps']:,.0f} | {theirs['rps']:,.0f} | {rps:.3f}{TIMES}"
+                    f" | {mine['cpu_us']:.1f} | {theirs['cpu_us']:.1f} | {cpu:.3f}{TIMES} |"
+                )
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks.servers",
@@ -243,6 +359,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup", type=int, default=1, help="seconds of wrk warm-up, once")
     parser.add_argument("--no-pin", action="store_true", help="leave servers and wrk unpinned")
     parser.add_argument("--smoke", action="store_true", help="the tiniest run (see above)")
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        metavar="DIR",
+        help="also run microroute run and the worker on DIR's microroute (an older checkout)",
+    )
+    parser.add_argument(
+        "--only", metavar="A,B", help="only the contenders whose name contains A or B"
+    )
     args = parser.parse_args(argv)
     if args.smoke:  # again, with the smoke defaults
         parser.set_defaults(**SMOKE)
@@ -250,10 +375,27 @@ def main(argv: list[str] | None = None) -> int:
     for tool in ("wrk", "hey"):
         if shutil.which(tool) is None:
             raise SystemExit(f"{tool} is not installed: apt-get install {tool}")
+    with tempfile.TemporaryDirectory(prefix="microroute-servers-") as tmp:
+        return _main(args, Path(tmp))
 
+
+def _main(args: argparse.Namespace, folder: Path) -> int:
     def log(message: str) -> None:
         print(message, file=sys.stderr, flush=True)
 
+    chosen = contenders(args.smoke)
+    against: dict[str, str] = {}
+    if args.baseline is not None:
+        again = baselines(chosen, args.baseline, baseline_home(args.baseline, folder))
+        against = {c.server.rpartition(" @")[0]: c.server for c in again if c.cwd}
+        chosen += again
+    chosen = only(chosen, args.only)
+    if not chosen:
+        raise SystemExit(f"--only {args.only!r}: no contender's name contains it")
+    ran = {(c.server, c.spec.key) for c in chosen}
+    # Latency is measured, and issue 14's table shows a row, for each gevent server
+    # serving microroute's app in this run.
+    kinds = [s for s in (*GEVENT_SERVERS, *against.values()) if (s, "microroute") in ran]
     pinned = interleaved.pinning(not args.no_pin)
     load_average = machine.describe()["load_average"]
     if args.smoke:
@@ -263,10 +405,10 @@ def main(argv: list[str] | None = None) -> int:
 
     def measure_latency(ready: dict[tuple[str, str], over_http.Server]) -> None:
         log("latency: microroute's app, GET /hello")
-        latency.update(_latency(ready, args.latency_seconds, pinned, log))
+        latency.update(_latency(ready, args.latency_seconds, pinned, log, kinds))
 
     data = interleaved.run(
-        contenders(args.smoke),
+        chosen,
         rounds=args.rounds,
         seconds=args.seconds,
         warmup=args.warmup,
@@ -286,6 +428,10 @@ def main(argv: list[str] | None = None) -> int:
         return f"{measured:,.0f}" if measured else "-"
 
     command = f"python -m benchmarks.servers --rounds {args.rounds} --seconds {args.seconds}"
+    if args.baseline is not None:
+        command += f" --baseline {args.baseline}"
+    if args.only:
+        command += f' --only "{args.only}"'
     print(f"\n`{command}` (median req/s of {args.rounds} rounds; one worker each;"
           f" {pinned.describe()}; load average at start"
           f" {', '.join(map(str, load_average))})\n")  # fmt: skip
@@ -294,7 +440,7 @@ def main(argv: list[str] | None = None) -> int:
         " Falcon /echo | microroute /echo | p99 at 2,000 req/s | p99 at 1,000 conns |"
     )
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
-    for server in GEVENT_SERVERS:
+    for server in kinds:
         cells = [cell(server, e, a) for e in ("hello", "echo")
                  for a in ("raw", "falcon", "microroute")]  # fmt: skip
         lat = latency.get(server, {})
@@ -304,6 +450,8 @@ def main(argv: list[str] | None = None) -> int:
     print()
     missed = 0
     for server, baseline, endpoint, target in TARGETS:
+        if (server, "microroute") not in ran or (baseline, "microroute") not in ran:
+            continue  # left out by --only
         mine, theirs = get(server, endpoint, "microroute"), get(baseline, endpoint, "microroute")
         ratio = mine / theirs if theirs else float("nan")
         verdict = "meets" if ratio >= target else "MISSES"
@@ -323,11 +471,13 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\nThe peers, in the same run (wrk -t1 -c{args.connections}, /io"
           f" -c{args.io_connections}; one worker process each):\n")  # fmt: skip
     print(peer_tables(data, endpoints))
+    if against:
+        print(f"\nBefore and after, in the same run: each row over the same row on"
+              f" --baseline {args.baseline} (a ratio over 1: more req/s, more CPU):\n")  # fmt: skip
+        print(baseline_table(data, against))
     if args.smoke:
         unmeasured = dict(data["errors"])
-        unmeasured.update(
-            {f"latency on {s}": "not measured" for s in GEVENT_SERVERS if s not in latency}
-        )
+        unmeasured.update({f"latency on {s}": "not measured" for s in kinds if s not in latency})
         for key, problem in unmeasured.items():
             log(f"smoke run failed: {key}: {problem}")
         return 1 if unmeasured else 0  # targets: not from figures this small

@@ -112,6 +112,11 @@ PEER_ROW = (
     r"^\| {peer} \| [\d,]+ \([\d.]+\u00d7\) \|$"  # req/s
     r"(?s:.*)^\| {peer} \| [\d.]+ \([\d.]+\u00d7\) \|$"  # µs of CPU
 )
+# A row of --baseline's table: /hello's req/s, the baseline's and their ratio, then CPU's.
+BASELINE_ROW = (
+    r"^\| {app} · {server} \| /hello \| [\d,]+ \| [\d,]+ \| [\d.]+\u00d7"
+    r" \| [\d.]+ \| [\d.]+ \| [\d.]+\u00d7 \|$"
+)
 # Each SSE row: the app's name, then `held/clients`, then the figures.
 SSE_ROW = r"^{server}\s+{app}\s+\d+/3\s"
 
@@ -180,6 +185,28 @@ SMOKES: list[Smoke] = [
         ),
         needs=("wrk", "hey"),
         also_runs=("benchmarks/pywsgi_server.py",),  # the "pywsgi (tuned)" row
+    ),
+    Smoke(
+        "servers-baseline",
+        "benchmarks/servers.py",
+        # This checkout as its own baseline: the plumbing, not a comparison.
+        _module(
+            "benchmarks.servers",
+            "--smoke",
+            "--baseline",
+            ".",
+            "--only",
+            "microroute run,microroute.gunicorn",
+        ),
+        shows=(
+            *(SERVERS_ROW.format(server=re.escape(s) + r" @\w+") for s in SERVERS[1::2]),
+            *(
+                BASELINE_ROW.format(app=re.escape(a), server=re.escape(s))
+                for a in ("raw WSGI", "microroute (decorators)", "microroute (ids, access log off)")
+                for s in SERVERS[1::2]
+            ),
+        ),
+        needs=("wrk", "hey"),
     ),
     Smoke(
         "cache_hit",
