@@ -1,7 +1,7 @@
 """Real server processes for end-to-end tests: start on a free port, wait, stop by PID.
 
-``launch`` is parametrized over ``microroute run`` and ``gunicorn -k gevent``,
-so every test that uses it runs against both. Each server is its own process
+``launch`` is parametrized over :data:`KINDS` (:func:`on` narrows a test to some),
+so every test that uses it runs against each. Each server is its own process
 on a free 127.0.0.1 port, started with this interpreter (``sys.executable -m
 ...``), waited for by polling HTTP, and stopped by its PID at the end.
 """
@@ -115,12 +115,28 @@ class Server:
 #: The servers every e2e test runs against: ``microroute run``, gunicorn's own
 #: gevent worker, and gunicorn running microroute's connection loop.
 KINDS = ("microroute", "gunicorn", "gunicorn-microroute")
+#: The two gunicorn kinds (gunicorn's settings), and the two that run microroute's
+#: own connection loop (llhttp; its graceful stop).
+GUNICORNS = ("gunicorn", "gunicorn-microroute")
+MICROROUTES = ("microroute", "gunicorn-microroute")
 #: ``granian --interface wsgi``: supported for apps that need no greenlets (README,
 #: "Which to use"). Its handlers run in threads of a process gevent has not patched,
 #: so it is not one of :data:`KINDS` (whose tests hold streams, time out handlers and
 #: watch disconnects); the differential suite runs it as a fourth server.
 GRANIAN = "granian"
 WORKER_CLASSES = {"gunicorn": "gevent", "gunicorn-microroute": "microroute.gunicorn.Worker"}
+
+
+def on(*kinds: str) -> pytest.MarkDecorator:
+    """Run a test on these kinds only, for a case the others do not concern.
+
+    It parametrizes ``launch`` (indirectly) over *kinds* instead of every one of
+    :data:`KINDS`, so nothing is started, nor skipped, for the rest::
+
+        @on(*GUNICORNS)  # gunicorn's settings: microroute run has options of its own
+        def test_limits(launch: Launcher) -> None: ...
+    """
+    return pytest.mark.parametrize("launch", kinds, indirect=True)
 
 
 def command(

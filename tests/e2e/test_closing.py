@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 from rawhttp import closed_by_server, read_response
-from servers import DEPLOY
+from servers import DEPLOY, GUNICORNS, on
 
 if TYPE_CHECKING:
     from servers import Launcher, Server
@@ -93,11 +93,10 @@ def test_a_keep_alive_connection_is_not_closed_under_a_request_when_a_stop_begin
     assert server.process.wait(timeout=TIMEOUT) == 0, server.output()
 
 
+@on(*GUNICORNS)  # microroute run has no --max-requests
 def test_the_response_that_reaches_max_requests_says_close(launch: Launcher) -> None:
     """gunicorn's ``--max-requests``: the worker's last response says close, and the
     next worker serves the next connection."""
-    if launch.kind == "microroute":
-        pytest.skip("microroute run has no --max-requests")
     server = launch.start(DEPLOY, args=["--max-requests", "4"])
     with connect(server) as sock:
         buffer = bytearray()

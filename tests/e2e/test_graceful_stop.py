@@ -51,12 +51,15 @@ def start(launch: Launcher, workers: int | None, after_dir: Path) -> Server:
     return launch.start(DEPLOY, args=args, env=env)
 
 
-@pytest.mark.parametrize("workers", [None, 2], ids=["one-process", "workers-2"])
+# Not gunicorn -k gevent: it does not tell the app it stops, nor ends streams; and
+# --workers is microroute run's.
+@pytest.mark.parametrize(
+    ("launch", "workers"),
+    [("microroute", None), ("gunicorn-microroute", None), ("microroute", 2)],
+    ids=["microroute-one-process", "gunicorn-microroute-one-process", "microroute-workers-2"],
+    indirect=["launch"],
+)
 def test_a_stop_drops_nothing(launch: Launcher, workers: int | None, tmp_path: Path) -> None:
-    if launch.kind == "gunicorn":
-        pytest.skip("gunicorn -k gevent does not tell the app it stops, nor ends streams")
-    if workers and launch.kind != "microroute":
-        pytest.skip("--workers is microroute run's")
     server = start(launch, workers, tmp_path)
     with connect(server) as stream, connect(server) as probe, connect(server) as busy:
         buffer = {sock: bytearray() for sock in (stream, probe, busy)}

@@ -4,7 +4,7 @@ Issue 21: the worker ignored ``--forwarded-allow-ips``/``secure_scheme_headers``
 the ``--limit-request-*`` settings and the access log, logged its errors past
 gunicorn's error log, and under ``--certfile`` took a client's TLS
 ``close_notify`` for a pipelined request. Each runs on both gunicorn kinds
-(``microroute run`` has its own options, and is skipped).
+(``microroute run`` has its own options), or on the worker alone.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 import requests
-from servers import DEPLOY, RAW, STREAMING, command, free_port, subprocess_env
+from servers import DEPLOY, GUNICORNS, RAW, STREAMING, command, free_port, on, subprocess_env
 from support import stop_process
 
 if TYPE_CHECKING:
@@ -33,10 +33,8 @@ PROXIED = {"X-Forwarded-Proto": "https"}  # what nginx terminating TLS sends
 ACCESS_FORMAT = '%(h)s "%(r)s" %(s)s %(b)s %(D)s probe=%({x-probe}i)s type=%({content-type}o)s'
 
 
-@pytest.fixture(autouse=True)
-def gunicorn_only(launch: Launcher) -> None:
-    if launch.kind == "microroute":
-        pytest.skip("gunicorn's settings: microroute run has options of its own")
+#: Every test here: gunicorn's settings; microroute run has options of its own.
+gunicorns = on(*GUNICORNS)
 
 
 @pytest.fixture
@@ -52,6 +50,7 @@ def configured(launch: Launcher) -> Server:
     return launch.start(DEPLOY, args=args)
 
 
+@gunicorns
 def test_a_trusted_tls_proxy_makes_the_scheme_https(configured: Server) -> None:
     """Behind nginx terminating TLS on 127.0.0.1 (gunicorn trusts it by default): https,
     ``Secure`` cookies and ``https://`` redirects, as with ``-k gevent``."""
@@ -67,12 +66,14 @@ def test_a_trusted_tls_proxy_makes_the_scheme_https(configured: Server) -> None:
     assert plain["scheme"] == "http"
 
 
+@gunicorns
 def test_an_untrusted_peer_cannot_claim_https(launch: Launcher) -> None:
     server = launch.start(DEPLOY, args=["--forwarded-allow-ips", "10.9.9.9"])
     where = requests.get(server.url + "/where", headers=PROXIED, timeout=TIMEOUT).json()
     assert where["scheme"] == "http", where
 
 
+@gunicorns
 def test_the_limit_request_settings_bound_the_head(configured: Server) -> None:
     """414 past --limit-request-line, 431 past --limit-request-fields and -field_size.
 
@@ -90,6 +91,7 @@ def test_the_limit_request_settings_bound_the_head(configured: Server) -> None:
     assert requests.get(url + "/quick", headers=long, timeout=TIMEOUT).status_code == 431
 
 
+@gunicorns
 def test_the_access_log_is_gunicorn_s(configured: Server) -> None:
     """``--access-logfile -`` with ``--access-logformat``'s atoms, one line a request."""
     marker = f"m{time.monotonic_ns()}"
@@ -108,11 +110,10 @@ def test_the_access_log_is_gunicorn_s(configured: Server) -> None:
     assert re.fullmatch(pattern, lines[0]), lines[0]
 
 
+@on("gunicorn-microroute")  # the worker's own message
 def test_server_errors_go_to_gunicorn_s_error_log(launch: Launcher) -> None:
     """A WSGI app that raises before it answers: a 500, and the traceback in gunicorn's
     error log (its ``[ERROR]`` format), not on a logger gunicorn never set up."""
-    if launch.kind == "gunicorn":
-        pytest.skip("the worker's own message")
     server = launch.start(RAW, args=["--error-logfile", "-"])
     assert requests.get(server.url + "/boom", timeout=TIMEOUT).status_code == 500
     deadline = time.monotonic() + 5
@@ -144,11 +145,10 @@ def tls_connect(port: int) -> ssl.SSLSocket:
     return context.wrap_socket(raw)
 
 
+@on("gunicorn-microroute")  # gunicorn -k gevent: the app's peek sees TLS records (README)
 def test_a_tls_close_notify_is_the_client_leaving(launch: Launcher, tmp_path: Path) -> None:
     """Issue 21: under ``--certfile`` the disconnect watch read the client's close_notify
     as a pipelined request, so ``on_disconnect`` never fired and the handler ran on."""
-    if launch.kind == "gunicorn":
-        pytest.skip("gunicorn -k gevent: the app's peek sees TLS records (README)")
     cert, key = make_certificate(tmp_path)
     port = free_port()
     argv, cwd = command(
@@ -196,6 +196,7 @@ def test_a_tls_close_notify_is_the_client_leaving(launch: Launcher, tmp_path: Pa
         stop_process(process)
 
 
+@gunicorns
 def test_keep_alive_0_closes_after_every_response(launch: Launcher) -> None:
     """gunicorn's ``--keep-alive 0``: one request a connection, each answer saying so."""
     from rawhttp import closed_by_server, read_response

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 from rawhttp import closed_by_server, exchange, read_response
-from servers import DEPLOY
+from servers import DEPLOY, MICROROUTES, on
 
 if TYPE_CHECKING:
     from servers import Launcher, Server
@@ -111,14 +111,13 @@ def test_host_twice_or_missing_is_a_400_and_an_absolute_target_s_host_wins(
         assert json.loads(data.partition(b"\r\n\r\n")[2])["host"] == "a.example", data
 
 
+@on(*MICROROUTES)  # gunicorn -k gevent: gunicorn's own parser accepts it
 def test_whitespace_in_a_chunk_line_is_refused(server: Server) -> None:
     """Deliberately strict: llhttp refuses BWS around a chunk extension's ``;``.
 
     README: 'Whitespace in a chunk line (5 ;ext, 5; ext), which RFC 9112 allows as
     "bad whitespace", is refused with a 400 on purpose'.
     """
-    if server.kind == "gunicorn":
-        pytest.skip("gunicorn's own parser accepts it")
     for line in (b"5 ;a=b", b"5; a=b"):
         raw = (
             b"POST /probe HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
@@ -151,6 +150,7 @@ def test_a_connection_that_sends_nothing_is_closed_after_the_io_timeout(
                 served.recv(1)
 
 
+@on("microroute")  # needs --timeout-io 2: microroute run's option
 def test_a_stream_is_not_cut_when_the_next_pipelined_head_arrives_in_part(
     launch: Launcher,
 ) -> None:
@@ -158,8 +158,6 @@ def test_a_stream_is_not_cut_when_the_next_pipelined_head_arrives_in_part(
     answer before it, and cut a healthy stream: the server was not reading, the client
     was. (The worker's I/O timeout is 30 s; the reaper is the same, see
     tests/test_server_reaper.py.)"""
-    if launch.kind != "microroute":
-        pytest.skip("needs --timeout-io 2: microroute run's option")
     server = launch.start(DEPLOY, args=["--timeout-io", "2"])
     with connect(server) as sock:
         sock.sendall(b"GET /count/40 HTTP/1.1\r\nHost: x\r\n\r\nGET /quick HTTP/1.1\r\nHo")
