@@ -15,13 +15,18 @@ says which one runs. Compile for a regular install, not an editable one: the
 compiled modules would shadow edits to their source.
 
 While pip asks the build what it needs (its first pass), this file runs
-without mypyc and names it as a build requirement; pip installs it into the
-isolated build environment and runs this file again.
+without mypyc and names what compiling needs: mypy, and what it type-checks
+the package against (the run-time dependencies from ``setup.cfg`` and gevent's
+stubs, which ``mypy --strict`` needs as the ``dev`` extra does). pip installs
+them into the isolated build environment and runs this file again, so the
+build works in a virtualenv that holds nothing yet.
 """
 
 from __future__ import annotations
 
+import configparser
 import os
+from pathlib import Path
 
 from setuptools import setup
 
@@ -37,13 +42,27 @@ COMPILED = [
 ]
 #: The mypy whose mypyc compiles them: the one ``mypy --strict`` checks the package with.
 MYPYC = "mypy>=1.11"
+#: Stubs for what ships none (setup.cfg's ``dev`` extra has the same).
+STUBS = ["types-gevent", "types-greenlet"]
+
+
+def dependencies() -> list[str]:
+    """setup.cfg's ``install_requires``: mypyc type-checks the package against them."""
+    config = configparser.ConfigParser(inline_comment_prefixes=("#",))
+    config.read(Path(__file__).with_name("setup.cfg"))
+    lines = config["options"]["install_requires"].splitlines()
+    return [line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#")]
+
 
 if os.environ.get("MICROROUTE_COMPILE", "").strip().lower() in ("1", "true", "yes"):
     try:
         from mypyc.build import mypycify
     except ImportError:  # pip's first pass, in the isolated build environment: ask for it
-        setup(setup_requires=[MYPYC])
+        setup(setup_requires=[MYPYC, *STUBS, *dependencies()])
     else:
-        setup(ext_modules=mypycify(COMPILED, opt_level="3", group_name="microroute_server"))
+        # Only the compiled modules must type-check here: what they import from the rest
+        # of the package (and its optional extras, absent from a build) is read, not judged.
+        checked = ["--follow-imports=silent", *COMPILED]
+        setup(ext_modules=mypycify(checked, opt_level="3", group_name="microroute_server"))
 else:
     setup()

@@ -227,7 +227,8 @@ def compiled_home(folder: Path) -> Path:
     the compiled servers serve the same app modules as the rest of the run.
     """
     if importlib.util.find_spec("mypyc") is None:
-        raise SystemExit("--compiled builds with mypyc: pip install mypy")
+        needs = "pip install -r benchmarks/requirements-servers.txt"
+        raise SystemExit(f"--compiled builds with mypyc: {needs}")
     home = folder / "compiled"
     shutil.copytree(REPO / "microroute", home / "microroute",
                     ignore=shutil.ignore_patterns("__pycache__", "*.so"))  # fmt: skip
@@ -242,7 +243,9 @@ def compiled_home(folder: Path) -> Path:
         check=False,
     )
     if done.returncode != 0:
-        raise SystemExit(f"--compiled: the build failed:\n{done.stderr[-3000:]}")
+        # mypyc prints type errors on stdout, the C compiler on stderr
+        said = done.stdout[-3000:] + done.stderr[-3000:]
+        raise SystemExit(f"--compiled: the build failed:\n{said}")
     (home / "benchmarks").symlink_to(REPO / "benchmarks", target_is_directory=True)
     check = subprocess.run(
         [sys.executable, "-m", "microroute", "--version"],

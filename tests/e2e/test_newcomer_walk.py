@@ -20,7 +20,9 @@ from its folder), every command is run in order:
   must get a 2xx, or the status its comment names (``# a 422``, ``# 404 ...``),
   and the JSON its comment shows, when it shows one; ``curl -N`` on an endless
   stream must get its first bytes;
-* anything else (``microroute openapi``, ``ulimit``...) must exit 0.
+* anything else (``microroute openapi``, ``ulimit``...) must exit 0, and print
+  what its comment shows when the comment begins with the command's own name
+  (``microroute --version  # microroute 0.1.0.dev0 (server compiled with mypyc)``).
 
 Two substitutions keep it to this machine: every port the text names moves to a
 free one (``--port``, URLs, and gunicorn's bind through ``GUNICORN_CMD_ARGS``,
@@ -322,7 +324,10 @@ class Walk:
             self.curl(command)
         else:
             kind = "command"
-            self.run(command, INSTALL_TIMEOUT if "pip install" in text else COMMAND_TIMEOUT)
+            out = self.run(command, INSTALL_TIMEOUT if "pip install" in text else COMMAND_TIMEOUT)
+            shown = command.comment
+            if shown.split(" ", 1)[0] == first_word(text):  # `microroute --version  # microroute`
+                assert out.strip() == shown, f"{command.source}: `{command.text}` printed {out!r}"
         self.steps.append((command.source, f"{kind}: {command.text}", time.monotonic() - began))
 
     def run(self, command: Command, timeout: float) -> str:
@@ -480,7 +485,7 @@ def copy_project(root: Path) -> None:
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "*.sqlite3*", "*.egg-info")
     shutil.copytree(REPO / "microroute", root / "microroute", ignore=ignore)
     shutil.copytree(REPO / "examples", root / "examples", ignore=ignore)
-    for name in ("setup.cfg", "pyproject.toml", "README.md", "CHANGELOG.md"):
+    for name in ("setup.py", "setup.cfg", "pyproject.toml", "README.md", "CHANGELOG.md"):
         shutil.copy(REPO / name, root / name)
 
 
@@ -535,7 +540,8 @@ def test_every_readme_and_example_command_works_in_a_fresh_venv(tmp_path: Path) 
         [
             str(root / ".venv" / "bin" / "python"),
             "-c",
-            "import microroute; print(microroute.__file__)",
+            "import importlib.metadata as m, json, microroute;"
+            "print(json.loads(m.distribution('microroute').read_text('direct_url.json'))['url'])",
         ],
         cwd=tmp_path,  # not a folder holding a microroute package: the installed one
         env=walk.env,
@@ -544,5 +550,6 @@ def test_every_readme_and_example_command_works_in_a_fresh_venv(tmp_path: Path) 
         timeout=60,
         check=True,
     )
-    # README's `pip install -e .` installed the copy: the walk never ran this checkout.
-    assert installed.stdout.startswith(str(root / "microroute")), installed.stdout
+    # README's installs (`pip install -e .`, then the compiled server's `pip install .`)
+    # installed the copy, not a release from the index: the walk ran this checkout.
+    assert installed.stdout.strip() == root.as_uri(), installed.stdout
