@@ -53,7 +53,7 @@ from gevent.pool import Pool
 from gevent.server import StreamServer
 from gunicorn import SERVER_SOFTWARE  # type: ignore[import-untyped]
 from gunicorn.app.base import BaseApplication  # type: ignore[import-untyped]
-from gunicorn.errors import AppImportError  # type: ignore[import-untyped]
+from gunicorn.errors import AppImportError, HaltServer  # type: ignore[import-untyped]
 from gunicorn.http.wsgi import WSGIErrorsWrapper  # type: ignore[import-untyped]
 from gunicorn.sock import ssl_context  # type: ignore[import-untyped]
 from gunicorn.workers.ggevent import GeventWorker  # type: ignore[import-untyped]
@@ -336,3 +336,15 @@ class Application(BaseApplication):  # type: ignore[misc]  # gunicorn ships no t
             return self._load()
         except StartupError as exc:
             raise AppImportError(f"error: {exc}") from None
+
+    def run(self) -> None:
+        """The arbiter until it stops: gunicorn ends the process with ``SystemExit``.
+
+        gunicorn 27's arbiter can also let its ``HaltServer`` escape, with a
+        traceback, when a second worker fails to load while it halts for the
+        first: the same end, so the same exit.
+        """
+        try:
+            super().run()
+        except HaltServer as exc:
+            raise SystemExit(exc.exit_status) from None
